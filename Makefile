@@ -1,0 +1,40 @@
+# Report Archive: `make run` serves the bundled sample archive, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser run build test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[prod,test]'
+	touch $@
+
+# Debian's Chromium for the browser tests and a CJK font (page screenshots, test PDFs).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-zenhei; \
+	fi
+
+run: setup
+	$(BIN)/python -m server
+
+build: setup
+	$(BIN)/python -m indexer build
+
+test: setup browser
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not browser"
+
+bench: setup
+	$(BIN)/python bench/search_bench.py
+	$(BIN)/python bench/exactness.py
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,176 @@
+"""Settings: one typed table of every option, loaded from config.toml and the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+
+# table -> key -> (type, default, documentation). The single source of truth for settings:
+# config.toml documents the same keys and a test checks that they agree.
+OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
+    "archive": {
+        "root": (Path, "samples/reports", "folder of report files that users drop files into"),
+        "max_file_mb": (float, 50.0, "files larger than this are refused with a receipt"),
+    },
+    "index": {
+        "dir": (Path, "var/index", "where the Whoosh index generations and the status live"),
+        "user_dict": (Path, "", "extra jieba user dictionary (empty: only the bundled finance dictionary)"),
+        "workers": (int, 2, "processes that read and tokenize reports during build and sync"),
+    },
+    "server": {
+        "host": (str, "127.0.0.1", "address the web server listens on"),
+        "port": (int, 8000, "port the web server listens on"),
+        "admin_token": (str, "", "bearer token for uploads; ARCHIVE_ADMIN_TOKEN overrides; empty disables uploads"),
+        "max_upload_mb": (float, 50.0, "largest accepted upload"),
+        "workers": (int, 2, "gunicorn worker processes in production mode"),
+        "threads": (int, 4, "threads per gunicorn worker"),
+    },
+    "watcher": {
+        "settle_seconds": (float, 0.25, "a file is indexed once its size and mtime were stable this long"),
+        "rescan_seconds": (float, 60.0, "full rescan of the archive folder to catch missed events"),
+        "batch_seconds": (float, 0.1, "changes arriving within this window are committed together"),
+    },
+    "search": {
+        "default_size": (int, 10, "hits per page when the request does not say"),
+        "max_size": (int, 100, "largest page size a request may ask for"),
+        "max_query_chars": (int, 500, "longest accepted query"),
+        "max_terms": (int, 32, "most words and phrases in one query"),
+        "max_page": (int, 1000, "deepest page a request may ask for"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table of settings; attributes are the keys of OPTIONS[table]."""
+
+    _values: dict = field(repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings, resolved: paths are absolute."""
+
+    archive: Section
+    index: Section
+    server: Section
+    watcher: Section
+    search: Section
+    source: Path | None = None
+
+    @property
+    def var_dir(self) -> Path:
+        """Folder for everything the service writes besides the index (jieba cache, status)."""
+        return self.index.dir.parent
+
+
+def _coerce(table: str, key: str, value: Any, base: Path) -> Any:
+    kind, _, _ = OPTIONS[table][key]
+    where = f"[{table}].{key}"
+    if kind is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a path string, got {type(value).__name__}")
+        if value == "":
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (base / path).resolve()
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where} must not be negative, got {value!r}")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where} must not be negative, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _from_env(table: str, key: str, text: str) -> Any:
+    kind = OPTIONS[table][key][0]
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"environment ARCHIVE_{table.upper()}_{key.upper()} must be a {kind.__name__}, got {text!r}") from None
+    return text
+
+
+def load_settings(path: str | Path | None = None, overrides: dict | None = None,
+                  environ: dict | None = None) -> Settings:
+    """Load settings from `path` (or ARCHIVE_CONFIG, or the project's config.toml).
+
+    `overrides` is a {table: {key: value}} dict applied last (tests use it);
+    environment variables ARCHIVE_<TABLE>_<KEY> override the file.
+    """
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = environ.get("ARCHIVE_CONFIG") or DEFAULT_CONFIG
+    source = Path(path).resolve() if path else None
+    raw: dict = {}
+    if source is not None:
+        if not source.exists():
+            raise ConfigError(f"config file {source} does not exist")
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {source} is not valid TOML: {exc}") from None
+    base = source.parent if source is not None else PROJECT_ROOT
+    merged: dict[str, dict] = {table: {} for table in OPTIONS}
+    for table, values in raw.items():
+        if table not in OPTIONS:
+            raise ConfigError(f"unknown config table [{table}] (known: {', '.join(OPTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{table}] must be a table")
+        for key, value in values.items():
+            if key not in OPTIONS[table]:
+                raise ConfigError(f"unknown config key [{table}].{key} (known: {', '.join(OPTIONS[table])})")
+            merged[table][key] = value
+    for table, keys in OPTIONS.items():
+        for key in keys:
+            env_name = f"ARCHIVE_{table.upper()}_{key.upper()}"
+            if env_name in environ:
+                merged[table][key] = _from_env(table, key, environ[env_name])
+    if "ARCHIVE_ADMIN_TOKEN" in environ:
+        merged["server"]["admin_token"] = environ["ARCHIVE_ADMIN_TOKEN"]
+    for table, values in (overrides or {}).items():
+        for key, value in values.items():
+            if table not in OPTIONS or key not in OPTIONS[table]:
+                raise ConfigError(f"unknown config key [{table}].{key}")
+            merged[table][key] = str(value) if isinstance(value, Path) else value
+    sections = {}
+    for table, keys in OPTIONS.items():
+        values = {}
+        for key, (_, default, _) in keys.items():
+            values[key] = _coerce(table, key, merged[table].get(key, default), base)
+        sections[table] = Section(values)
+    if sections["archive"].root is None:
+        raise ConfigError("[archive].root must not be empty")
+    if sections["index"].dir is None:
+        raise ConfigError("[index].dir must not be empty")
+    if not 0 < sections["server"].port < 65536:
+        raise ConfigError(f"[server].port must be between 1 and 65535, got {sections['server'].port}")
+    if sections["search"].max_size < 1 or sections["search"].default_size < 1:
+        raise ConfigError("[search].default_size and max_size must be at least 1")
+    return Settings(source=source, **sections)

@@ -1,0 +1,308 @@
+"""Reading report files of the archive folder: listing, decoding, PDF text, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError
+
+from indexer.errors import ReadError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".pdf"})
+
+_KIND_BY_SUFFIX = {".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf"}
+_TEMP_SUFFIXES = (".part", ".swp", ".swx", ".tmp", ".crdownload", ".download")
+# Front matter larger than this is not metadata; refusing it also bounds YAML alias expansion.
+_MAX_FRONT_MATTER_CHARS = 64 * 1024
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+# Share of unusable characters (control, private-use, U+FFFD) above which a
+# decoded file is treated as binary junk rather than text.
+_MAX_JUNK_SHARE = 0.02
+# A GB18030 decoding is accepted only when nearly all characters are common in Chinese text.
+_MIN_COMMON_SHARE_GB18030 = 0.95
+# Control characters (other than whitespace), U+FFFD, private-use glyphs and lone surrogates.
+_JUNK = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ud800-\udfff]")
+# Anything outside what Chinese report text is made of: ASCII, Latin-1 and Greek (units, °,
+# ×, α), general punctuation to misc symbols (①, ■, →), CJK punctuation and ideographs,
+# compatibility ideographs, full-width forms.
+_UNCOMMON = re.compile(r"[^\t\n\r\f\x20-\x7e\u00a0-\u03ff\u2000-\u2bff\u3000-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+# A PDF whose text is mostly unmappable glyphs has no usable text layer.
+_MAX_JUNK_SHARE_PDF = 0.5
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A report file found in the archive folder."""
+
+    path: Path
+    relpath: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """The decoded text and front matter of one report file, before normalization."""
+
+    relpath: str
+    kind: str
+    text: str
+    front_matter: dict
+    encoding: str
+    content_hash: str
+    size: int
+    mtime: float
+
+
+class _DebugRelay(logging.Handler):
+    """Re-logs pypdf's warnings about sloppy PDFs at debug level under this module."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("pypdf (%s): %s", record.name, record.getMessage())
+
+
+def _quiet_pypdf() -> None:
+    # pypdf warns through logging for every non-compliant PDF it repairs; broker PDFs
+    # trigger this constantly and it is not the user's problem.
+    pypdf_log = logging.getLogger("pypdf")
+    if not any(isinstance(h, _DebugRelay) for h in pypdf_log.handlers):
+        pypdf_log.addHandler(_DebugRelay())
+    pypdf_log.propagate = False
+
+
+_quiet_pypdf()
+
+
+def is_ignored(name: str) -> bool:
+    """True when a file name is hidden, temporary or partial, or not a supported report type."""
+    lower = name.lower()
+    if not lower or lower.startswith((".", "~$", "#")) or lower.endswith(("~", "#")):
+        return True
+    if lower.endswith(_TEMP_SUFFIXES):
+        return True
+    return os.path.splitext(lower)[1] not in SUPPORTED_SUFFIXES
+
+
+def list_archive(root: Path) -> list[SourceFile]:
+    """Every supported report file under root, sorted by relpath; symlinks are not followed."""
+    root = Path(root).absolute()
+    found: list[SourceFile] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if is_ignored(name):
+                continue
+            path = Path(dirpath, name)
+            try:
+                st = path.lstat()
+            except OSError:  # vanished between the listing and the stat
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            found.append(SourceFile(path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime))
+    found.sort(key=lambda f: f.relpath)
+    return found
+
+
+def read_document(path: Path, root: Path, max_bytes: int) -> RawDocument:
+    """Read and decode one report file under root; raise ReadError saying why it cannot be."""
+    path = Path(path).absolute()
+    relpath = _relpath_inside(path, Path(root))
+    suffix = path.suffix.lower()
+    kind = _KIND_BY_SUFFIX.get(suffix)
+    if kind is None:
+        raise ReadError(f"unsupported file type {suffix or '(no suffix)'!r}")
+    data, size, mtime = _read_bytes(path, max_bytes)
+    content_hash = hashlib.sha256(data).hexdigest()
+    if kind == "pdf":
+        text, encoding, front_matter = _pdf_text(data), "pdf", {}
+    else:
+        text, encoding = _decode_text(data)
+        front_matter, text = _split_front_matter(text)
+    if not text.strip():
+        raise ReadError("file is empty (only front matter)" if front_matter else "file is empty (only whitespace)")
+    return RawDocument(relpath, kind, text, front_matter, encoding, content_hash, size, mtime)
+
+
+def _relpath_inside(path: Path, root: Path) -> str:
+    real_root = root.resolve()
+    try:
+        # resolve() of the parent keeps a symlinked file itself visible to _read_bytes
+        real = path.parent.resolve() / path.name
+        return real.relative_to(real_root).as_posix()
+    except ValueError:
+        raise ReadError(f"path is outside the archive folder: {path}") from None
+
+
+def _read_bytes(path: Path, max_bytes: int) -> tuple[bytes, int, float]:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise ReadError("file not found (deleted or moved?)") from None
+    except OSError as e:
+        raise ReadError(f"cannot access file: {e.strerror or e}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise ReadError("file is a symbolic link; links are not followed")
+    if not stat.S_ISREG(st.st_mode):
+        raise ReadError("not a regular file")
+    try:
+        # O_NOFOLLOW and fstat close the gap between the checks above and the read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ReadError("file not found (deleted or moved?)") from None
+    except OSError as e:
+        raise ReadError(f"cannot open file: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadError("not a regular file")
+        if st.st_size > max_bytes:
+            raise ReadError(f"file is {_format_size(st.st_size)}, over the {_format_size(max_bytes)} limit")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew while we were reading
+        raise ReadError(f"file is over the {_format_size(max_bytes)} limit")
+    if not data:
+        raise ReadError("file is empty (0 bytes)")
+    return data, len(data), st.st_mtime
+
+
+def _format_size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+# --- text files -------------------------------------------------------------------------
+
+
+def _decode_text(data: bytes) -> tuple[str, str]:
+    """Decode by BOM, then strict UTF-8, then GB18030 if the result reads as Chinese text."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        text, encoding = _decode_or_fail(data, "utf-8-sig"), "utf-8-sig"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text, encoding = _decode_or_fail(data, "utf-16"), "utf-16"
+    elif b"\x00" in data:
+        raise ReadError("file looks binary (contains NUL bytes), not text")
+    else:
+        try:
+            text, encoding = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            try:
+                text, encoding = data.decode("gb18030"), "gb18030"
+            except UnicodeDecodeError:
+                raise ReadError("cannot decode text: not UTF-8, UTF-16 or GB18030 (binary file?)") from None
+            if _common_share(text) < _MIN_COMMON_SHARE_GB18030:
+                raise ReadError("cannot decode text: not UTF-8, and as GB18030 it is not readable text (binary file?)")
+    if _junk_share(text) > _MAX_JUNK_SHARE:
+        raise ReadError(f"file looks binary ({encoding} decodes to control characters), not text")
+    return _normalize_newlines(text), encoding
+
+
+def _decode_or_fail(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ReadError(f"cannot decode text as {encoding} despite its byte-order mark: {e.reason}") from None
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _junk_share(text: str) -> float:
+    return len(_JUNK.findall(text)) / len(text) if text else 0.0
+
+
+def _common_share(text: str) -> float:
+    return 1 - len(_UNCOMMON.findall(text)) / len(text) if text else 1.0
+
+
+def _split_front_matter(text: str) -> tuple[dict, str]:
+    """YAML front matter and the body after it; ({}, text) when absent or invalid."""
+    match = _FRONT_MATTER.match(text[:_MAX_FRONT_MATTER_CHARS])
+    if not match:
+        return {}, text
+    try:
+        data = yaml.safe_load(match.group(1) or "")
+    except yaml.YAMLError as e:
+        log.debug("front matter is not valid YAML, kept as text: %s", str(e).splitlines()[0])
+        return {}, text
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):  # e.g. a leading "---" rule in prose, not metadata
+        return {}, text
+    return {str(k): _coerce_value(v) for k, v in data.items()}, text[match.end():]
+
+
+def _coerce_value(value: object) -> str | list[str]:
+    if isinstance(value, (list, tuple, set)):
+        return [_coerce_scalar(v) for v in value]
+    return _coerce_scalar(value)
+
+
+def _coerce_scalar(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+# --- PDF --------------------------------------------------------------------------------
+
+
+def _pdf_text(data: bytes) -> str:
+    """Text of every page, pages joined by a blank line (pypdf: see bench/pdf_compare.py)."""
+    if b"%PDF-" not in data[:1024]:
+        raise ReadError("not a PDF (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+    except Exception as e:  # pypdf raises many types (and worse) on broken files
+        raise ReadError(f"PDF is truncated or corrupt ({_one_line(e)})") from None
+    try:
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise ReadError("PDF is encrypted with a password")
+        pages = list(reader.pages)
+    except ReadError:
+        raise
+    except DependencyError as e:  # AES needs the cryptography package
+        raise ReadError(f"PDF is encrypted and cannot be decrypted here ({_one_line(e)})") from None
+    except Exception as e:
+        raise ReadError(f"PDF is truncated or corrupt ({_one_line(e)})") from None
+    texts = []
+    for number, page in enumerate(pages, 1):
+        try:
+            texts.append(page.extract_text() or "")
+        except Exception as e:  # one bad page should not lose the whole report
+            log.debug("PDF page %d unreadable: %s", number, _one_line(e))
+            texts.append("")
+    text = _normalize_newlines("\n\n".join(t.strip("\n") for t in texts)).replace("\x00", "")
+    visible = re.sub(r"\s+", "", text)
+    if not visible:
+        raise ReadError("PDF has no text layer (scanned image?)")
+    if _junk_share(visible) > _MAX_JUNK_SHARE_PDF:
+        raise ReadError("PDF text layer is unreadable (fonts without a Unicode mapping)")
+    return text
+
+
+def _one_line(e: BaseException) -> str:
+    detail = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {detail[0]}" if detail else type(e).__name__

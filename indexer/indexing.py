@@ -1,0 +1,313 @@
+"""Indexing: report files to index documents, full builds and incremental syncs, with receipts."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from indexer.analysis import char_ngrams, init_jieba, latin_words, ranking_words
+from indexer.config import Settings
+from indexer.documents import SourceFile, list_archive, read_document
+from indexer.errors import ReadError
+from indexer.metadata import extract_metadata
+from indexer.normalize import clean_report, fold
+from indexer.store import IndexStore, now_iso, writing
+
+RECENT_RECEIPTS = 200
+POOL_THRESHOLD = 64  # below this many files a worker pool costs more than it saves
+
+
+def report_id(relpath: str) -> str:
+    """The short stable id of a report: derived from its path relative to the archive root."""
+    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What happened to one file: queued, indexed, unchanged, duplicate, deleted or failed."""
+
+    path: str
+    status: str
+    reason: str = ""
+    id: str = ""
+    at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class SyncResult:
+    """The outcome of a build or sync: receipts, documents in the index, whether it committed."""
+
+    receipts: list[Receipt]
+    documents: int
+    committed: bool
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.receipts if r.status == status)
+
+
+@dataclass
+class _Doc:
+    files: dict[str, tuple[int, float]]
+    added_at: int        # milliseconds since the epoch
+    fields: dict | None = None   # prepared fields when (re)written in this pass
+
+
+def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
+    """Read, clean, extract metadata and analyse one file: the fields of its index document."""
+    raw = read_document(path, root, max_bytes)
+    meta = extract_metadata(raw.text, raw.front_matter, path.name)
+    cleaned = clean_report(raw.text)
+    title = meta.title or Path(raw.relpath).stem
+    text, body_len = cleaned.text, cleaned.body_len
+    if title not in text[:1000]:
+        # The title (e.g. from front matter) is part of what users search: make it part of the text.
+        text, body_len = f"{title}\n{text}", body_len + len(title) + 1
+    if not text.strip():
+        raise ReadError("no text left after cleaning (only markers, watermarks or whitespace)")
+    folded = fold(text)
+    return {
+        "content_hash": raw.content_hash,
+        "kind": raw.kind,
+        "title": title,
+        "date": meta.date,
+        "broker": meta.broker,
+        "industry": meta.industry,
+        "rating": meta.rating,
+        "meta": {
+            "analysts": [[a.name, a.sac] for a in meta.analysts],
+            "rating_action": meta.rating_action,
+            "stock_codes": list(meta.stock_codes),
+            "encoding": raw.encoding,
+            "size": raw.size,
+        },
+        "text": text,
+        "body_len": body_len,
+        "title_words": " ".join(ranking_words(fold(title))),
+        "words": " ".join(ranking_words(folded[:body_len])),
+        "ngrams": " ".join(char_ngrams(folded)),
+        "latin": " ".join(set(latin_words(folded))),
+    }
+
+
+def _prepare_job(job: tuple[str, str, str, int]) -> tuple[str, dict | None, str]:
+    relpath, path, root, max_bytes = job
+    try:
+        return relpath, prepare_report(Path(path), Path(root), max_bytes), ""
+    except ReadError as exc:
+        return relpath, None, exc.reason
+    except Exception as exc:  # a bug in one file's handling must not stop the others
+        return relpath, None, f"internal error while reading: {type(exc).__name__}: {exc}"
+
+
+def _init_worker(cache_file: str, user_dict: str | None) -> None:
+    init_jieba(Path(cache_file), Path(user_dict) if user_dict else None)
+
+
+class Indexer:
+    """The archive's only writer: keeps the index in line with the archive folder."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = IndexStore(settings)
+        self.root = settings.archive.root
+        self.max_bytes = int(settings.archive.max_file_mb * 1024 * 1024)
+        self.jieba_cache = settings.var_dir / "jieba.cache"
+
+    # -- reading the current state -------------------------------------------------------
+    def _load_state(self, ix) -> dict[str, _Doc]:
+        state: dict[str, _Doc] = {}
+        with ix.reader() as reader:
+            hashes = reader.column_reader("content_hash")
+            files = reader.column_reader("files")
+            added = reader.column_reader("added_at")
+            for docnum in reader.all_doc_ids():
+                content_hash = hashes[docnum]
+                if isinstance(content_hash, bytes):
+                    content_hash = content_hash.decode("utf-8")
+                state[content_hash] = _Doc(files={p: tuple(v) for p, v in (files[docnum] or {}).items()},
+                                           added_at=added[docnum])
+        return state
+
+    # -- analysing files -----------------------------------------------------------------
+    def _prepare_all(self, sources: list[SourceFile], progress: bool) -> Iterable[tuple[str, dict | None, str]]:
+        jobs = [(s.relpath, str(s.path), str(self.root), self.max_bytes) for s in sources]
+        bar = None
+        if progress and sys.stderr.isatty():
+            from tqdm import tqdm
+            bar = tqdm(total=len(jobs), unit="file", desc="indexing", file=sys.stderr)
+        workers = self.settings.index.workers
+        try:
+            if workers > 1 and len(jobs) >= POOL_THRESHOLD:
+                ctx = multiprocessing.get_context("spawn")
+                user_dict = str(self.settings.index.user_dict) if self.settings.index.user_dict else None
+                with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict)) as pool:
+                    for result in pool.imap(_prepare_job, jobs, chunksize=8):
+                        if bar:
+                            bar.update()
+                        yield result
+            else:
+                init_jieba(self.jieba_cache, self.settings.index.user_dict)
+                for job in jobs:
+                    result = _prepare_job(job)
+                    if bar:
+                        bar.update()
+                    yield result
+        finally:
+            if bar:
+                bar.close()
+
+    # -- the one algorithm behind build and sync ------------------------------------------
+    def _apply(self, ix, state: dict[str, _Doc], status: dict, listing: dict[str, SourceFile],
+               considered: set[str], progress: bool, writer_options: dict) -> tuple[list[Receipt], bool]:
+        failed: dict = status.setdefault("failed", {})
+        by_path = {p: h for h, doc in state.items() for p in doc.files}
+        receipts: list[Receipt] = []
+        touched: set[str] = set()
+        to_read: list[SourceFile] = []
+        for relpath in sorted(considered):
+            source = listing.get(relpath)
+            old_hash = by_path.get(relpath)
+            if source is None:
+                if old_hash is not None:
+                    del state[old_hash].files[relpath]
+                    touched.add(old_hash)
+                    receipts.append(Receipt(relpath, "deleted", id=report_id(relpath)))
+                failed.pop(relpath, None)
+                continue
+            stamp = (source.size, source.mtime)
+            if old_hash is not None and tuple(state[old_hash].files[relpath]) == stamp:
+                continue
+            known_failure = failed.get(relpath)
+            if known_failure and (known_failure["size"], known_failure["mtime"]) == stamp:
+                continue
+            to_read.append(source)
+
+        sources = {s.relpath: s for s in to_read}
+        now = int(time.time() * 1000)
+        for relpath, prepared, reason in self._prepare_all(to_read, progress):
+            source = sources[relpath]
+            old_hash = by_path.get(relpath)
+            if old_hash is not None:
+                del state[old_hash].files[relpath]
+                touched.add(old_hash)
+            if prepared is None:
+                failed[relpath] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
+                receipts.append(Receipt(relpath, "failed", reason=reason))
+                continue
+            failed.pop(relpath, None)
+            content_hash = prepared["content_hash"]
+            doc = state.get(content_hash)
+            if doc is None:
+                state[content_hash] = doc = _Doc(files={}, added_at=now, fields=prepared)
+                status_word = "indexed"
+            elif content_hash == old_hash:
+                status_word = "unchanged"   # touched but the same content
+            else:
+                status_word = "duplicate" if doc.files else "indexed"
+                if doc.fields is None:
+                    doc.fields = prepared
+            doc.files[relpath] = (source.size, source.mtime)
+            touched.add(content_hash)
+            other = sorted(p for p in doc.files if p != relpath)
+            reason = f"same content as {other[0]}" if status_word == "duplicate" and other else ""
+            receipts.append(Receipt(relpath, status_word, reason=reason, id=report_id(min(doc.files))))
+
+        if not touched:
+            return receipts, False
+        with writing(ix, **writer_options) as writer:
+            for content_hash in sorted(touched):
+                doc = state[content_hash]
+                writer.delete_by_term("content_hash", content_hash)
+                if not doc.files:
+                    del state[content_hash]
+                    continue
+                primary = min(doc.files)
+                if doc.fields is None:
+                    # Only the set of names changed: read the content again from its primary file.
+                    _, prepared, reason = _prepare_job((primary, str(self.root / primary), str(self.root), self.max_bytes))
+                    if prepared is None:
+                        failed[primary] = {"reason": reason, "size": doc.files[primary][0],
+                                           "mtime": doc.files[primary][1], "at": now_iso()}
+                        del state[content_hash]
+                        continue
+                    doc.fields = prepared
+                writer.add_document(id=report_id(primary), path=primary,
+                                    files={p: list(v) for p, v in doc.files.items()},
+                                    added_at=doc.added_at, indexed_at=now, **doc.fields)
+                doc.fields = None
+        return receipts, True
+
+    def _finish(self, status: dict, receipts: list[Receipt]) -> None:
+        status["last_sync"] = now_iso()
+        recent = [asdict(r) for r in receipts] + list(status.get("recent", []))
+        status["recent"] = recent[:RECENT_RECEIPTS]
+        self.store.write_status(status)
+
+    def build(self, progress: bool = False) -> SyncResult:
+        """Index the whole archive into a new generation and swap it in atomically."""
+        started = time.perf_counter()
+        listing = {s.relpath: s for s in list_archive(self.root)}
+        build_dir, ix = self.store.create_build()
+        status = {"failed": {}, "recent": []}
+        try:
+            receipts, _ = self._apply(ix, {}, status, listing, set(listing), progress,
+                                      {"limitmb": 256})
+        except BaseException:
+            ix.close()
+            import shutil
+            shutil.rmtree(build_dir, ignore_errors=True)
+            raise
+        documents = ix.doc_count()
+        ix.close()
+        self.store.swap_in(build_dir)
+        self._finish(status, receipts)
+        return SyncResult(receipts, documents, True, time.perf_counter() - started)
+
+    def sync(self, paths: Iterable[str] | None = None, progress: bool = False) -> SyncResult:
+        """Bring the index in line with the folder (all of it, or only `paths`, relative)."""
+        started = time.perf_counter()
+        if not self.store.exists():
+            return self.build(progress)
+        ix = self.store.open()
+        try:
+            state = self._load_state(ix)
+            status = self.store.read_status()
+            if paths is None:
+                listing = {s.relpath: s for s in list_archive(self.root)}
+                considered = set(listing) | {p for d in state.values() for p in d.files} | set(status.get("failed", {}))
+            else:
+                considered = set(paths)
+                listing = {}
+                for relpath in considered:
+                    source = stat_source(self.root, relpath)
+                    if source is not None:
+                        listing[relpath] = source
+            receipts, committed = self._apply(ix, state, status, listing, considered, progress, {})
+            documents = ix.doc_count() if not committed else self.store.open().doc_count()
+        finally:
+            ix.close()
+        self._finish(status, receipts)
+        return SyncResult(receipts, documents, committed, time.perf_counter() - started)
+
+
+def stat_source(root: Path, relpath: str) -> SourceFile | None:
+    """The SourceFile for one relative path if it is an indexable regular file inside root."""
+    from indexer.documents import is_ignored
+
+    path = root / relpath
+    try:
+        parts = Path(relpath).parts
+        if (path.is_symlink() or not path.is_file() or is_ignored(parts[-1])
+                or any(part.startswith(".") for part in parts[:-1])):
+            return None
+        st = path.stat()
+    except OSError:
+        return None
+    return SourceFile(path=path, relpath=relpath, size=st.st_size, mtime=st.st_mtime)

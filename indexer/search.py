@@ -1,0 +1,586 @@
+"""Search: the lenient query language, exact matching, BM25F ranking, snippets, facets, pages.
+
+Matching is exact by construction: character n-gram postings (no positions) give a
+superset of the documents that hold a substring, and the cleaned text itself decides.
+Ranking is BM25F over jieba words (title boosted, boilerplate not indexed for ranking),
+plus a bonus when the query's words stand close together; ties go to the newest report.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date as Date
+from typing import Mapping
+
+from whoosh import query as wq
+
+from indexer.analysis import LATIN_WORD, init_jieba, latin_words, query_ngrams, query_words
+from indexer.config import Settings
+from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
+from indexer.normalize import CJK_CHARS, fold, normalize_query_text
+from indexer.snippets import Needle, build_snippets, find_spans
+from indexer.store import IndexStore
+
+FACETS = ("broker", "industry", "rating")
+FILTER_PREFIXES = ("broker", "industry", "rating")
+SORTS = ("relevance", "date")
+RANK_POOL = 50               # candidates re-ranked with the proximity bonus
+PROXIMITY_WEIGHT = 0.3
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
+_TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
+_PIECE = re.compile(f"(?P<cjk>[{CJK_CHARS}]+)|(?P<latin>{LATIN_WORD.pattern})")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing a document must contain, in matching (folded) form."""
+
+    text: str
+    kind: str           # "word" (CJK, substring), "latin" (whole word), "phrase" (substring)
+    field: str = ""     # "" for the whole text, "title" for the title only
+
+    @property
+    def needle(self) -> Needle:
+        return Needle(self.text, whole_word=self.kind == "latin")
+
+    def label(self) -> str:
+        shown = f'"{self.text}"' if self.kind == "phrase" else self.text
+        return f"{self.field}:{shown}" if self.field else shown
+
+
+@dataclass
+class ParsedQuery:
+    """How a query was understood: AND of clauses (each an OR of alternatives), exclusions, filters."""
+
+    raw: str
+    clauses: list[list[list[Term]]] = field(default_factory=list)
+    excluded: list[Term] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    segmentation: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def positive_terms(self) -> list[Term]:
+        seen = dict.fromkeys(t for clause in self.clauses for alt in clause for t in alt)
+        return list(seen)
+
+    def is_empty(self) -> bool:
+        return not self.clauses and not self.excluded and not self.filters
+
+    def to_json(self) -> dict:
+        terms = self.positive_terms()
+        return {
+            "terms": [t.label() for t in terms if t.kind != "phrase"],
+            "phrases": [t.text for t in terms if t.kind == "phrase"],
+            "excluded": [t.label() for t in self.excluded],
+            "any_of": [[" ".join(t.label() for t in alt) for alt in clause] for clause in self.clauses if len(clause) > 1],
+            "filters": self.filters,
+            "segmentation": " / ".join(w for words in self.segmentation for w in words),
+            "notes": self.notes,
+        }
+
+
+def _unit_terms(text: str, field_name: str, query: ParsedQuery, segment: bool) -> list[Term]:
+    folded = normalize_query_text(text)
+    terms: list[Term] = []
+    for piece in _PIECE.finditer(folded):
+        if piece.group("latin"):
+            terms.append(Term(piece.group("latin"), "latin", field_name))
+            if segment:
+                query.segmentation.append([piece.group("latin")])
+        elif segment:
+            words = query_words(piece.group("cjk")) or [piece.group("cjk")]
+            query.segmentation.append(words)
+            terms.extend(Term(w, "word", field_name) for w in words)
+        else:
+            terms.append(Term(piece.group("cjk"), "word", field_name))
+    return terms
+
+
+def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
+    """Understand a query; never raises on syntax (it degrades to plain words and says so)."""
+    query = ParsedQuery(raw=raw)
+    text = raw.translate(_QUOTES)
+    if text.count('"') % 2:
+        last = text.rfind('"')
+        text = text[:last] + " " + text[last + 1:]
+        query.notes.append("an unmatched quote was ignored")
+    pending_or = pending_not = False
+    for match in _TOKEN.finditer(text):
+        negate = bool(match.group("neg")) or pending_not
+        pending_not = False
+        prefix = (match.group("field") or "").lower()
+        phrase, word = match.group("phrase"), match.group("word")
+        if word in ("OR", "|") and not prefix and not match.group("neg"):
+            if query.clauses:
+                pending_or = True
+            else:
+                query.notes.append("OR at the start was ignored")
+            continue
+        if word in ("AND", "&&") and not prefix:
+            continue
+        if word == "NOT" and not prefix and not match.group("neg"):
+            pending_not = True
+            continue
+        if word is not None and match.group("neg") and word == "":
+            continue
+        if prefix and prefix not in FILTER_PREFIXES and prefix != "title":
+            # Not one of ours ("12:30", "http:"): the whole thing is plain text.
+            word = f"{match.group('field')}:{word if word is not None else phrase}"
+            phrase, prefix = None, ""
+        value = phrase if phrase is not None else word
+        if prefix in FILTER_PREFIXES:
+            cleaned = normalize_query_text(value or "")
+            if not cleaned:
+                query.notes.append(f"{prefix}: without a value was ignored")
+            elif negate:
+                query.notes.append(f"-{prefix}: is not supported; the filter was ignored")
+            else:
+                query.filters.setdefault(prefix, []).append(cleaned)
+            continue
+        field_name = "title" if prefix == "title" else ""
+        if phrase is not None:
+            folded = normalize_query_text(phrase)
+            unit = [Term(folded, "phrase", field_name)] if folded else []
+            if not unit:
+                query.notes.append("an empty phrase was ignored")
+        else:
+            unit = _unit_terms(value, field_name, query, segment=not negate)
+        if not unit:
+            if value and value.strip("-"):
+                query.notes.append(f"{value!r} has no searchable characters and was ignored")
+            pending_or = False
+            continue
+        if negate:
+            query.excluded.extend(unit)
+        elif pending_or and query.clauses:
+            query.clauses[-1].append(unit)
+        else:
+            query.clauses.append([unit])
+        pending_or = False
+    if pending_or:
+        query.notes.append("OR at the end was ignored")
+    if pending_not:
+        query.notes.append("NOT at the end was ignored")
+    count = sum(len(alt) for clause in query.clauses for alt in clause) + len(query.excluded)
+    if count > max_terms:
+        raise QueryTooLong(f"the query has {count} words and phrases; at most {max_terms} are allowed")
+    return query
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Validated search parameters, shared by the API, the pages and the CLI."""
+
+    q: str = ""
+    page: int = 1
+    size: int = 10
+    sort: str = "relevance"
+    broker: str = ""
+    industry: str = ""
+    rating: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    indexed_from: float | None = None
+    indexed_to: float | None = None
+
+    def filters(self) -> dict[str, str]:
+        return {k: v for k, v in (("broker", self.broker), ("industry", self.industry), ("rating", self.rating)) if v}
+
+
+def _parse_int(params: Mapping, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number, got {str(raw)[:40]!r}") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _parse_day(params: Mapping, name: str) -> str:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return ""
+    try:
+        return Date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a date like 2025-02-04, got {raw[:40]!r}") from None
+
+
+def _parse_instant(params: Mapping, name: str) -> float | None:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return None
+    from datetime import datetime, timezone
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an ISO date or time like 2025-02-04T09:30:00, got {raw[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp() * 1000
+
+
+def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
+    """Validate request parameters (from a query string or the CLI) into a SearchRequest."""
+    limits = settings.search
+    q = str(params.get("q") or "").strip()
+    if len(q) > limits.max_query_chars:
+        raise InvalidRequest(f"the query is {len(q)} characters long; at most {limits.max_query_chars} are allowed")
+    sort = str(params.get("sort") or "relevance")
+    if sort not in SORTS:
+        raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}, got {sort[:40]!r}")
+    request = SearchRequest(
+        q=q,
+        page=_parse_int(params, "page", 1, 1, limits.max_page),
+        size=_parse_int(params, "size", limits.default_size, 1, limits.max_size),
+        sort=sort,
+        broker=str(params.get("broker") or "").strip(),
+        industry=str(params.get("industry") or "").strip(),
+        rating=str(params.get("rating") or "").strip(),
+        date_from=_parse_day(params, "from"),
+        date_to=_parse_day(params, "to"),
+        indexed_from=_parse_instant(params, "indexed_from"),
+        indexed_to=_parse_instant(params, "indexed_to"),
+    )
+    if request.date_from and request.date_to and request.date_from > request.date_to:
+        raise InvalidRequest(f"from ({request.date_from}) is after to ({request.date_to})")
+    return request
+
+
+class IndexView:
+    """One generation of the index opened for searching, with its columns in memory."""
+
+    def __init__(self, ix, build: str, texts: dict):
+        self.ix = ix
+        self.build = build
+        self.generation = ix.latest_generation()
+        self.searcher = ix.searcher()
+        self.lock = threading.Lock()
+        reader = self.searcher.reader()
+        self.live = frozenset(reader.all_doc_ids())
+        self.columns = {name: reader.column_reader(name) for name in ("date", "broker", "industry", "rating", "content_hash")}
+        self.added = reader.column_reader("added_at")
+        self.date = self.columns["date"]
+        self.hash = self.columns["content_hash"]
+        self._texts = texts     # content hash -> (folded text, folded title): shared across generations
+        self._ids = None
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def postings(self, fieldname: str, token: str) -> set[int]:
+        try:
+            return set(self.searcher.reader().postings(fieldname, token).all_ids())
+        except Exception:   # whoosh raises TermNotFound for a term absent from the index
+            return set()
+
+    def folded(self, docnum: int) -> tuple[str, str]:
+        """The folded text and title of a document, cached by content hash."""
+        key = self.hash[docnum]
+        cached = self._texts.get(key)
+        if cached is None:
+            stored = self.searcher.stored_fields(docnum)
+            cached = (fold(stored["text"]), fold(stored["title"]))
+            self._texts[key] = cached
+        return cached
+
+    def doc_by_id(self, report_id: str) -> int | None:
+        try:
+            return self.searcher.document_number(id=report_id)
+        except Exception:
+            return None
+
+
+def _exact_by_ngrams(term: Term) -> bool:
+    """True when the n-gram postings alone decide the term (no need to read the text)."""
+    if term.kind == "latin" or term.field:
+        return term.kind == "latin" and not term.field
+    runs = term.text.split()
+    return len(runs) == 1 and len(runs[0]) <= 2
+
+
+def _contains(view: IndexView, docnum: int, term: Term) -> bool:
+    text, title = view.folded(docnum)
+    target = title if term.field == "title" else text
+    if term.kind == "latin":
+        return bool(find_spans(target, [term.needle]))
+    return term.text in target
+
+
+class ArchiveSearcher:
+    """Searches the live index; reopens it when the writer commits or a build is swapped in."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = IndexStore(settings)
+        self._view: IndexView | None = None
+        self._lock = threading.Lock()
+        self._texts: dict = {}
+        init_jieba(settings.var_dir / "jieba.cache", settings.index.user_dict)
+
+    # -- the current generation -------------------------------------------------------
+    def view(self) -> IndexView:
+        """The view of the newest committed generation (opened again only when it changed)."""
+        with self._lock:
+            view = self._view
+            try:
+                build = str(self.store.live_build())
+                if view is not None and view.build == build and view.ix.latest_generation() == view.generation:
+                    return view
+                ix = self.store.open()
+                fresh = IndexView(ix, build, self._texts)
+            except IndexUnavailable:
+                raise
+            except Exception as exc:
+                if view is not None:
+                    return view     # a generation being switched: keep serving the last one
+                raise IndexUnavailable(f"the index cannot be read: {exc}") from None
+            if view is not None and view.build != build:
+                self._texts.clear()
+            self._view = fresh
+            return fresh
+
+    # -- matching -------------------------------------------------------------------------
+    def _candidates(self, view: IndexView, term: Term) -> set[int]:
+        if term.kind == "latin":
+            return view.postings("latin", term.text)
+        grams = query_ngrams(term.text)
+        if not grams:
+            return set(view.live)
+        sets = []
+        for gram in grams:
+            docs = view.postings("ngrams", gram)
+            if not docs:
+                return set()
+            sets.append(docs)
+        sets.sort(key=len)
+        result = sets[0]
+        for other in sets[1:]:
+            result = result & other
+            if not result:
+                break
+        return result
+
+    def _match_alternative(self, view: IndexView, terms: list[Term], within: set[int] | None) -> set[int]:
+        ordered = sorted(((self._candidates(view, t), t) for t in terms), key=lambda pair: len(pair[0]))
+        docs = set(within) if within is not None else None
+        for candidates, _ in ordered:
+            docs = candidates if docs is None else docs & candidates
+            if not docs:
+                return set()
+        to_check = [t for _, t in ordered if not _exact_by_ngrams(t)]
+        if to_check:
+            docs = {d for d in docs if all(_contains(view, d, t) for t in to_check)}
+        return docs
+
+    def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
+        """The exact set of documents the query and filters select."""
+        docs: set[int] | None = self._filter_docs(view, query, request)
+        for clause in sorted(query.clauses, key=len):
+            found: set[int] = set()
+            for alternative in clause:
+                found |= self._match_alternative(view, alternative, docs)
+            docs = found
+            if not docs:
+                return set()
+        if docs is None:
+            docs = set(view.live)
+        for term in query.excluded:
+            if not docs:
+                break
+            hit = self._candidates(view, term) & docs
+            if hit and not _exact_by_ngrams(term):
+                hit = {d for d in hit if _contains(view, d, term)}
+            docs -= hit
+        return docs
+
+    def _filter_docs(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int] | None:
+        wanted = {name: [fold(v)] for name, v in request.filters().items()}
+        for name, values in query.filters.items():
+            wanted.setdefault(name, []).extend(values)
+        if not (wanted or request.date_from or request.date_to
+                or request.indexed_from is not None or request.indexed_to is not None):
+            return None
+        docs = set()
+        for docnum in view.live:
+            ok = True
+            for name, values in wanted.items():
+                value = fold(view.columns[name][docnum] or "")
+                # A facet value filters exactly; a typed prefix value may name part of it.
+                if not value or not all(v == value or v in value for v in values):
+                    ok = False
+                    break
+            if ok and (request.date_from or request.date_to):
+                day = view.date[docnum]
+                ok = bool(day) and (not request.date_from or day >= request.date_from) and (not request.date_to or day <= request.date_to)
+            if ok and request.indexed_from is not None:
+                ok = view.added[docnum] >= request.indexed_from
+            if ok and request.indexed_to is not None:
+                ok = view.added[docnum] <= request.indexed_to
+            if ok:
+                docs.add(docnum)
+        return docs
+
+    # -- ranking --------------------------------------------------------------------------
+    def _rank(self, view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list[tuple[float, int]]:
+        words: list[str] = []
+        for term in query.positive_terms():
+            if term.kind == "latin":
+                words.append(term.text)
+            else:
+                words.extend(query_words(term.text.replace(" ", "")) or [term.text])
+        words = list(dict.fromkeys(words))
+        scored: dict[int, float] = {}
+        if words and docs:
+            subqueries = [wq.Term(name, w) for w in words for name in ("words", "title_words")]
+            results = view.searcher.search(wq.Or(subqueries), filter=docs, limit=max(need, RANK_POOL))
+            scored = {hit.docnum: hit.score for hit in results}
+        needles = [t.needle for t in query.positive_terms() if not t.field]
+        if len(needles) > 1:
+            pool = heapq.nlargest(RANK_POOL, scored.items(), key=lambda kv: kv[1])
+            for docnum, score in pool:
+                text, _ = view.folded(docnum)
+                scored[docnum] = score * (1 + PROXIMITY_WEIGHT * _closeness(text, needles))
+        date = view.date
+        ranked = [(score, date[d] or "", d) for d, score in scored.items()]
+        ranked.sort(key=lambda r: (-r[0], _neg_date(r[1]), r[2]))
+        if len(ranked) < need:
+            rest = (d for d in docs if d not in scored)
+            ranked.extend((0.0, date[d] or "", d) for d in heapq.nlargest(need - len(ranked), rest, key=lambda d: (date[d] or "", -d)))
+        return [(score, d) for score, _, d in ranked[:need]]
+
+    # -- the search -------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> dict:
+        """Run a search; the answer is the JSON of GET /api/search."""
+        started = time.perf_counter()
+        query = parse_query(request.q, self.settings.search.max_terms)
+        if query.is_empty() and not request.filters() and not (request.date_from or request.date_to
+                                                                 or request.indexed_from or request.indexed_to):
+            raise InvalidRequest("the query is empty: type a word, a \"phrase\" or choose a filter")
+        view = self.view()
+        with view.lock:
+            docs = self.match(view, query, request)
+            total = len(docs)
+            start = (request.page - 1) * request.size
+            if request.page > 1 and start >= total:
+                last = max(1, -(-total // request.size))
+                raise InvalidRequest(f"page {request.page} is beyond the last page ({last}) of {total} results")
+            need = start + request.size
+            if request.sort == "date":
+                date = view.date
+                top = heapq.nsmallest(need, docs, key=lambda d: (_neg_date(date[d] or ""), d))
+                page = [(0.0, d) for d in top[start:need]]
+            else:
+                page = self._rank(view, query, docs, need)[start:need]
+            needles = [t.needle for t in query.positive_terms()]
+            hits = [self._hit(view, docnum, score, needles) for score, docnum in page]
+            facets = {}
+            for name in FACETS:
+                column = view.columns[name]
+                counts = Counter(column[d] for d in docs)
+                counts.pop("", None)
+                counts.pop(None, None)
+                facets[name] = [[value, n] for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return {
+            "ok": True,
+            "query": request.q,
+            "parsed": query.to_json(),
+            "total": total,
+            "page": request.page,
+            "size": request.size,
+            "sort": request.sort,
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "hits": hits,
+            "facets": facets,
+        }
+
+    def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle]) -> dict:
+        stored = view.searcher.stored_fields(docnum)
+        folded, _ = view.folded(docnum)
+        return {
+            "id": stored["id"],
+            "title": stored["title"],
+            "date": stored.get("date", ""),
+            "broker": stored.get("broker", ""),
+            "industry": stored.get("industry", ""),
+            "rating": stored.get("rating", ""),
+            "path": stored["path"],
+            "paths": sorted(view.searcher.reader().column_reader("files")[docnum] or [stored["path"]]),
+            "score": round(score, 4),
+            "snippets": build_snippets(stored["text"], folded, stored["body_len"], needles),
+        }
+
+    def document(self, report_id: str) -> dict | None:
+        """Metadata and cleaned text of one report, or None if the id is unknown."""
+        view = self.view()
+        with view.lock:
+            docnum = view.doc_by_id(report_id)
+            if docnum is None:
+                return None
+            stored = dict(view.searcher.stored_fields(docnum))
+            files = view.searcher.reader().column_reader("files")[docnum] or {}
+        meta = stored.pop("meta", {}) or {}
+        return {
+            "id": stored["id"],
+            "title": stored["title"],
+            "date": stored.get("date", ""),
+            "broker": stored.get("broker", ""),
+            "industry": stored.get("industry", ""),
+            "rating": stored.get("rating", ""),
+            "rating_action": meta.get("rating_action", ""),
+            "analysts": [{"name": n, "sac": s} for n, s in meta.get("analysts", [])],
+            "stock_codes": meta.get("stock_codes", []),
+            "kind": stored.get("kind", ""),
+            "encoding": meta.get("encoding", ""),
+            "path": stored["path"],
+            "paths": sorted(files) or [stored["path"]],
+            "size": meta.get("size", 0),
+            "content_hash": stored["content_hash"],
+            "added_at": _iso(stored.get("added_at")),
+            "indexed_at": _iso(stored.get("indexed_at")),
+            "text": stored["text"],
+            "body_len": stored["body_len"],
+        }
+
+    def document_count(self) -> int:
+        view = self.view()
+        return len(view.live)
+
+
+def _neg_date(day: str) -> tuple:
+    """Sort key for newest first: an empty date sorts last."""
+    return (0, tuple(-ord(c) for c in day)) if day else (1, ())
+
+
+def _iso(millis: int | None) -> str:
+    if not millis:
+        return ""
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(millis / 1000, timezone.utc).isoformat(timespec="seconds")
+
+
+def _closeness(text: str, needles: list[Needle]) -> float:
+    """1.0 when all needles stand side by side somewhere, falling towards 0 as they spread apart."""
+    spans = find_spans(text, needles)
+    wanted = {i for _, _, i in spans}
+    if len(wanted) < 2:
+        return 0.0
+    best = None
+    last: dict[int, tuple[int, int]] = {}
+    for start, end, index in spans:
+        last[index] = (start, end)
+        if len(last) == len(wanted):
+            lo = min(s for s, _ in last.values())
+            window = end - lo
+            best = window if best is None else min(best, window)
+    needed = sum(len(n.text) for n in needles)
+    return min(1.0, needed / best) if best else 0.0

@@ -1,0 +1,124 @@
+"""Snippets: the best fragments of a report around its matches, cut at sentence ends, marked."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+
+FRAGMENT_CHARS = 140        # aim: a fragment of about 80-160 characters
+MAX_FRAGMENTS = 3
+MAX_OCCURRENCES = 400       # per needle: enough to choose fragments, bounded for huge reports
+SENTENCE_ENDS = "。！？；!?;\n"
+_LATIN_CHAR = "0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A folded string to find: a substring (CJK words, phrases) or a whole Latin word."""
+
+    text: str
+    whole_word: bool = False
+
+
+def find_spans(folded: str, needles: list[Needle], start: int = 0, end: int | None = None) -> list[tuple[int, int, int]]:
+    """(start, end, needle index) of every match in folded[start:end], in text order."""
+    end = len(folded) if end is None else end
+    spans: list[tuple[int, int, int]] = []
+    for index, needle in enumerate(needles):
+        if not needle.text:
+            continue
+        if needle.whole_word:
+            pattern = re.compile(f"(?<![{_LATIN_CHAR}]){re.escape(needle.text)}(?![{_LATIN_CHAR}])")
+            for count, match in enumerate(pattern.finditer(folded, start, end)):
+                if count >= MAX_OCCURRENCES:
+                    break
+                spans.append((match.start(), match.end(), index))
+        else:
+            pos = folded.find(needle.text, start, end)
+            count = 0
+            while pos != -1 and count < MAX_OCCURRENCES:
+                spans.append((pos, pos + len(needle.text), index))
+                count += 1
+                pos = folded.find(needle.text, pos + 1, end)
+    spans.sort()
+    return spans
+
+
+def _merge(spans: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for start, end, _ in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _sentence_window(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int]:
+    """Grow [start, end) to sentence ends within [lo, hi), to about FRAGMENT_CHARS."""
+    budget = max(FRAGMENT_CHARS - (end - start), 20)
+    left_limit = max(lo, start - budget // 2 - 20)
+    right_limit = min(hi, end + budget)
+    left = start
+    for i in range(start - 1, left_limit - 1, -1):
+        if text[i] in SENTENCE_ENDS:
+            left = i + 1
+            break
+    else:
+        left = left_limit
+    right = right_limit
+    for i in range(end, right_limit):
+        if text[i] in SENTENCE_ENDS:
+            right = i + 1
+            if right - left >= 80:
+                break
+    return left, right
+
+
+def _render(text: str, left: int, right: int, marks: list[tuple[int, int]], lo: int, hi: int) -> str:
+    out = ["…" if left > lo else ""]
+    pos = left
+    for start, end in marks:
+        if end <= left or start >= right:
+            continue
+        start, end = max(start, left), min(end, right)
+        out.append(escape(text[pos:start]))
+        out.append(f"<mark>{escape(text[start:end])}</mark>")
+        pos = end
+    out.append(escape(text[pos:right]))
+    out.append("…" if right < hi else "")
+    return "".join(out).strip().replace("\n", " ")
+
+
+def build_snippets(text: str, folded: str, body_len: int, needles: list[Needle],
+                   max_fragments: int = MAX_FRAGMENTS) -> list[str]:
+    """Up to `max_fragments` HTML fragments, best first; boilerplate only if the body has no match.
+
+    `text` is the display text, `folded` its same-length matching form; every match is
+    wrapped in <mark>, everything else is escaped.
+    """
+    lo, hi = 0, body_len
+    spans = find_spans(folded, needles, 0, body_len) if needles else []
+    if needles and not spans:
+        lo, hi = body_len, len(text)
+        spans = find_spans(folded, needles, body_len, len(text))
+    if not spans:
+        left, right = _sentence_window(text, 0, body_len or len(text), 0, 0)
+        return [_render(text, left, right, [], 0, body_len or len(text))] if text else []
+    marks = _merge(spans)
+    candidates = []
+    for start, end in marks:
+        left, right = _sentence_window(text, lo, hi, start, end)
+        inside = [s for s in spans if s[0] >= left and s[1] <= right]
+        distinct = len({s[2] for s in inside})
+        candidates.append((-distinct, -len(inside), left, left, right))
+    candidates.sort()
+    chosen: list[tuple[int, int]] = []
+    for _, _, _, left, right in candidates:
+        if any(left < b and a < right for a, b in chosen):
+            continue
+        chosen.append((left, right))
+        if len(chosen) == max_fragments:
+            break
+    return [_render(text, left, right, marks, lo, hi) for left, right in chosen]

@@ -1,0 +1,1 @@
+"""Report Archive's web server (Flask)."""
