@@ -4,4 +4,5 @@ import sys
 
 from indexer.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # worker processes re-import this module under another name
+    sys.exit(main())

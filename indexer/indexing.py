@@ -124,6 +124,8 @@ class Indexer:
     def _load_state(self, ix) -> dict[str, _Doc]:
         state: dict[str, _Doc] = {}
         with ix.reader() as reader:
+            if reader.doc_count_all() == 0:
+                return state    # an empty index has no columns (Whoosh's EmptyReader raises)
             hashes = reader.column_reader("content_hash")
             files = reader.column_reader("files")
             added = reader.column_reader("added_at")

@@ -46,14 +46,10 @@ class ReportMeta:
 class BrokerTable:
     """Known brokers: every spelling mapped to its short name, and research e-mail domains."""
 
-    spellings: dict[str, str]
-    domains: dict[str, str]
-    pattern: re.Pattern[str]
-
-    @property
-    def names(self) -> frozenset[str]:
-        """The short names."""
-        return frozenset(self.spellings.values())
+    spellings: dict[str, str]  # every spelling, short names included -> short name
+    domains: dict[str, str]  # "kysec.cn" -> "开源证券"
+    names: frozenset[str]  # the short names
+    pattern: re.Pattern[str]  # finds any spelling in a text, the longest at a position
 
 
 def load_brokers(path: Path = BROKERS_FILE) -> BrokerTable:
@@ -71,7 +67,12 @@ def load_brokers(path: Path = BROKERS_FILE) -> BrokerTable:
         else:
             spellings[spelling] = short
             spellings.setdefault(short, short)
-    return BrokerTable(spellings=spellings, domains=domains, pattern=re.compile(_trie_pattern(spellings)))
+    return BrokerTable(
+        spellings=spellings,
+        domains=domains,
+        names=frozenset(spellings.values()),
+        pattern=re.compile(_trie_pattern(spellings)),
+    )
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -204,9 +205,13 @@ _MARKER = re.compile(r"\[Table_[A-Za-z]+\]|\[(?:Page|PAGE)_?\d*\]|\(cid:\d+\)")
 _MARKUP = re.compile(r"\*\*|__|^\s*(?:#{1,6}|>)\s*")
 _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _SPACES = re.compile(r"\s+")
+_MD_SUBHEADING = re.compile(r"^\s{0,3}#{2,6}\s")
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _BULLET = re.compile(r"^[●⚫•■◆▪□◇○►➢◼√*·\-+|｜]")
-_SECTION_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.．]|\d{1,2}(?:\.\d{1,2})*(?:[、．]|\.(?!\d)|\s)|[（(][一二三四五六七八九十\d]{1,2}[)）])")
+_SECTION_NUMBER = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|\d{1,2}(?:[、．]|\.(?!\d))|\d{1,2}(?:\.\d{1,2})+(?:[、．\s]|\.(?!\d))"
+    r"|[（(][一二三四五六七八九十\d]{1,2}[)）]|[ivxIVX]{1,4}\.(?!\d))"
+)
 _BOILERPLATE_START = re.compile(
     r"免责声明|免责申明|分析师声明|分析师承诺|特别声明|法律声明|重要声明|一般声明|评级说明|评级体系|"
     r"评级定义|分析师简介|研究助理简介|权益披露|信息披露"
@@ -220,7 +225,9 @@ _SUBTITLE = re.compile(
     r"^(?:——|—|--|－－)|^(?:证券研究报告|研究报告|行业研究|公司研究|策略研究|宏观研究|固定收益|"
     r"投资要点|核心观点|主要观点|报告摘要|摘要|投资建议|事件|点评|要点)$"
 )
-_REPORT_KIND = re.compile(r"(?:报告|点评|周报|月报|日报|简报|快报|专题|深度|跟踪|简评|季报|研究|策略|点睛|速递|研报|观察|快评|动态|评论|周观点)$")
+_REPORT_KIND = re.compile(
+    r"(?:报告|点评|周报|月报|日报|简报|快报|专题|深度|跟踪|简评|季报|研究|策略|点睛|速递|研报|观察|快评|动态|评论|周观点)$"
+)
 _SENTENCE_END = re.compile(r"[。！？!?]")
 _DATE_LINE_LABEL = re.compile(
     r"星期.|周[一二三四五六日天]|(?:发布|报告|撰写)?日期|发布时间|时间|证券研究报告|研究报告|[|｜:：/·\-—]"
@@ -242,13 +249,24 @@ def _compact(text: str) -> str:
     return _SPACES.sub("", text)
 
 
-def _header_lines(text: str) -> list[str]:
-    """The cleaned lines of the cover page, with lists of related reports left out."""
+@dataclass(frozen=True)
+class Header:
+    """The cleaned lines of a report's cover page; lists of related reports are blanked."""
+
+    lines: list[str]
+    subheadings: frozenset[int]  # indexes of Markdown headings below level 1: never the title
+
+
+def read_header(text: str) -> Header:
+    """The cover page of a report: its first lines up to the first disclaimer heading."""
     body = _FRONT_MATTER.sub("", text, count=1)
     lines: list[str] = []
+    subheadings: set[int] = set()
     total = 0
     in_related = False
     for raw in body.splitlines()[:HEADER_MAX_LINES]:
+        if _MD_SUBHEADING.match(raw):
+            subheadings.add(len(lines))
         line = _clean_line(raw)
         total += len(line)
         if total > HEADER_MAX_CHARS:
@@ -265,7 +283,7 @@ def _header_lines(text: str) -> list[str]:
                 continue
             in_related = False
         lines.append("" if "《" in line or "》" in line else line)
-    return lines
+    return Header(lines, frozenset(subheadings))
 
 
 # --------------------------------------------------------------------------- title
@@ -277,7 +295,9 @@ def _is_date_line(line: str) -> bool:
     if not match:
         return False
     compact = _compact(line)
-    if _BULLET.match(compact) or _SECTION_NUMBER.match(compact) or compact.startswith(("|", "｜", "（", "(")) or compact.endswith(("：", ":")):
+    if _BULLET.match(compact) or _SECTION_NUMBER.match(line):
+        return False
+    if compact.startswith(("|", "｜", "（", "(")) or compact.endswith(("：", ":")):
         return False
     after = line[match.end():].lstrip()
     if after.startswith(("-", "—", "–", "~", "～", "至", ")", "）")) or _NOT_A_REPORT_DATE.search(compact):
@@ -292,7 +312,7 @@ def _is_title_candidate(line: str) -> bool:
         return False
     if _READ_NOTICE.search(compact) or _PAGE_FURNITURE.search(line):
         return False
-    if compact[-1] in ":：" or _SUBTITLE.search(compact) or _SECTION_NUMBER.match(compact):
+    if compact[-1] in ":：" or _SUBTITLE.search(compact) or _SECTION_NUMBER.match(line):
         return False
     if len(compact) <= 12 and _REPORT_KIND.search(compact):
         return False
@@ -308,16 +328,18 @@ def _is_title_candidate(line: str) -> bool:
     return letters >= len(compact) / 2
 
 
-def _title_from_lines(lines: list[str]) -> str:
+def _title_from_header(header: Header) -> str:
     """The first line of the cover that reads like a title; a title broken by the PDF is joined."""
+    lines = header.lines
     for index, line in enumerate(lines):
-        if not line:
+        if not line or index in header.subheadings:
             continue
         if _SENTENCE_END.search(line) or len(_compact(line)) > 80:
             return ""  # the body has begun: whatever comes later is not the title
         following = lines[index + 1] if index + 1 < len(lines) else ""
         after_next = lines[index + 2] if index + 2 < len(lines) else ""
-        if len(_compact(line)) >= 20 and len(_compact(following)) >= 20 and _CLAUSE_MARK.search(following + after_next):
+        wrapped = len(_compact(line)) >= 20 and len(_compact(following)) >= 20
+        if wrapped and _CLAUSE_MARK.search(following + after_next):
             return ""  # a wrapped paragraph: the body (or a summary column) has begun
         if not _is_title_candidate(line):
             continue
@@ -393,21 +415,27 @@ def parse_filename(filename: str) -> NameFields:
 
 # --------------------------------------------------------------------------- broker in text
 
-_BIO_WORDS = re.compile(r"曾就职|曾任|曾在|曾供职|就职于|任职于|历任|供职于|加入|加盟|毕业于|从业经历|工作经历|工作经验|此前在")
-_CLAUSE_END = re.compile(r"[。；;，,\n]")
+_BIO_WORDS = re.compile(
+    r"曾就职|曾任|曾在|曾供职|就职于|任职于|历任|供职于|加入|加盟|毕业于|从业经历|工作经历|工作经验|此前在"
+)
+_CLAUSE_END = re.compile(r"[。；;，,]")
+BIO_CLAUSE_CHARS = 60
 _BOOK_TITLE = re.compile(r"《[^《》\n]{0,100}》")
 _EMAIL_OR_SITE = re.compile(r"@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)|www\.([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 _STRONG_BEFORE = re.compile(
     r"(?:来源|出处|机构)\s*[:：]\s*$|本报告(?:由|仅供|是发送给|仅向)\s*$|"
     r"版权(?:仅|均)?(?:归属于|归属|归|为|属于|属)\s*$"
 )
-_STRONG_AFTER = re.compile(r"^(?:股份有限公司|有限责任公司|有限公司)(?:是|为|经|在|及其|研究所)|^(?:证券)?研究报告评级|^评定")
+_STRONG_AFTER = re.compile(
+    r"^(?:股份有限公司|有限责任公司|有限公司)(?:是|为|经|在|及其|研究所)|^(?:证券)?研究报告评级|^评定"
+)
 # The rest of a line that holds only the broker's name, as in the address block: "开源证券研究所".
 _OWN_LINE_TAIL = re.compile(r"(?:股份有限公司|有限责任公司|有限公司)?(?:研究所|研究部|研究院)?")
 _SOURCE_RESEARCH = re.compile(r"来源\s*[:：][^\n]{0,30}$")
 _UNKNOWN_BROKER = re.compile(
     r"(?:本报告(?:由|仅供)|版权(?:仅|均)?(?:归属于|归|为|属于)|^\s*(?:来源|出处)\s*[:：]\s*)"
-    r"([\u4e00-\u9fff]{2,10}?(?:证券|国际|期货|资管|研究院))(?=股份有限公司|有限责任公司|有限公司|研究所|所有|[^\u4e00-\u9fff]|$)",
+    r"([\u4e00-\u9fff]{2,10}?(?:证券|国际|期货|资管|研究院))"
+    r"(?=股份有限公司|有限责任公司|有限公司|研究所|所有|[^\u4e00-\u9fff]|$)",
     re.MULTILINE,
 )
 STRONG_WEIGHT = 3
@@ -419,9 +447,11 @@ def _excluded_spans(text: str) -> list[tuple[int, int]]:
     """Spans whose broker names say nothing about the author: titles of other reports and biographies."""
     spans = [m.span() for m in _BOOK_TITLE.finditer(text)]
     for match in _BIO_WORDS.finditer(text):
-        before = max(text.rfind(ch, 0, match.start()) for ch in "。；;，,\n") + 1
-        after = _CLAUSE_END.search(text, match.end())
-        spans.append((before, after.start() if after else len(text)))
+        # The clause around "曾就职于", across the line breaks a PDF puts anywhere in it.
+        floor = max(0, match.start() - BIO_CLAUSE_CHARS)
+        before = max(text.rfind(ch, floor, match.start()) for ch in "。；;，,") + 1
+        after = _CLAUSE_END.search(text, match.end(), match.end() + BIO_CLAUSE_CHARS)
+        spans.append((max(before, floor), after.start() if after else match.end() + BIO_CLAUSE_CHARS))
     return spans
 
 
@@ -475,7 +505,9 @@ def broker_from_text(text: str) -> str:
     if not candidates:
         return ""
     scores = {
-        name: STRONG_WEIGHT * strong[name] + DOMAIN_WEIGHT * min(domains[name], 3) + MENTION_WEIGHT * mentions[name]
+        name: STRONG_WEIGHT * strong[name]
+        + DOMAIN_WEIGHT * min(domains[name], 3)
+        + MENTION_WEIGHT * mentions[name]
         for name in candidates
     }
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
@@ -488,12 +520,16 @@ def broker_from_text(text: str) -> str:
 
 _NAME = r"[\u4e00-\u9fff]{2,4}(?:·[\u4e00-\u9fff]{1,6})?"
 # Starts with its literal so that scanning is fast; what precedes it is checked in _label_starts_clause.
-_ANALYST_LABEL = re.compile(rf"分析师(?:\s*[:：]\s*|[ \t]+)((?:{_NAME})(?:[ \t、]+(?:{_NAME}))*)(?=[\s，,；;（(|｜、]|$)")
+_ANALYST_LABEL = re.compile(
+    rf"分析师(?:\s*[:：]\s*|[ \t]+)((?:{_NAME})(?:[ \t、]+(?:{_NAME}))*)(?=[\s，,；;（(|｜、]|$)"
+)
 # "分析师" alone on a line with the name on the next one, as PDF text of a sidebar gives it.
 _ANALYST_ABOVE = re.compile(rf"分析师[ \t]*\r?\n[ \t]*({_NAME})[ \t]*(?=\r?\n)")
 _ANALYST_SUFFIX = re.compile(rf"^[ \t]*({_NAME})[ \t]*[（(]\s*分析师\s*[)）]", re.MULTILINE)
 _SAC = re.compile(r"S\d{13}(?!\d)")
-_NOT_A_NAME = re.compile(r"声明|承诺|简介|介绍|证明|姓名|团队|本人|署名|报告|证券|研究|公司|行业|执业|资格|编号|助理|联系")
+_NOT_A_NAME = re.compile(
+    r"声明|承诺|简介|介绍|证明|姓名|团队|本人|署名|报告|证券|研究|公司|行业|执业|资格|编号|助理|联系"
+)
 SAC_WINDOW = 600
 
 
@@ -516,7 +552,7 @@ def analysts_from_text(text: str) -> tuple[Analyst, ...]:
             events.extend((match.start(1), "name", name) for name in _names_in(match.group(1)))
     for match in _ANALYST_ABOVE.finditer(text):
         if _label_starts_clause(text, match.start()):
-            events.append((match.start(1), "name", match.group(1)))
+            events.extend((match.start(1), "name", name) for name in _names_in(match.group(1)))
     for match in _ANALYST_SUFFIX.finditer(text):
         events.extend((match.start(1), "name", name) for name in _names_in(match.group(1)))
     if not events:
@@ -633,7 +669,9 @@ def _industry_from_lines(lines: list[str], title: str) -> str:
         return match.group(1)
     for line in top:
         compact = _compact(line)
-        if len(compact) > 24 or _BULLET.match(compact) or _SECTION_NUMBER.match(compact) or _NOT_A_COVER_TAG.search(compact):
+        if len(compact) > 24 or _NOT_A_COVER_TAG.search(compact):
+            continue
+        if _BULLET.match(compact) or _SECTION_NUMBER.match(line):
             continue
         for token in re.split(r"[|｜/·\s]+", line):
             if token.removesuffix("行业") in INDUSTRIES and token != "证券":
@@ -729,10 +767,10 @@ def extract_metadata(text: str, front_matter: dict, filename: str) -> ReportMeta
     """Metadata of one report: front matter first, then the file name, then the text itself."""
     front_matter = front_matter if isinstance(front_matter, dict) else {}
     name = parse_filename(filename or "")
-    lines = _header_lines(text)
-    header = "\n".join(lines)
+    header = read_header(text)
+    lines = header.lines
 
-    title = _fm_text(front_matter.get("title")) or _choose_title(_title_from_lines(lines), name.title)
+    title = _fm_text(front_matter.get("title")) or _choose_title(_title_from_header(header), name.title)
     date = parse_date(front_matter.get("date")) or name.date or _date_from_lines(lines)
     broker = _fm_broker(front_matter) or name.broker or broker_from_text(text)
 
@@ -742,7 +780,7 @@ def extract_metadata(text: str, front_matter: dict, filename: str) -> ReportMeta
         rating, action = parse_rating(fm_rating)
         action = _fm_text(front_matter.get("rating_action")) or action
     else:
-        rating, action = _rating_from_text(header)
+        rating, action = _rating_from_text("\n".join(lines))
 
     industry = _fm_industry(front_matter) or _industry_from_lines(lines, title)
     analysts = _merge_analysts(_fm_analysts(front_matter), analysts_from_text(text))

