@@ -104,7 +104,8 @@ def _unit_terms(text: str, field_name: str, query: ParsedQuery, segment: bool) -
 def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
     """Understand a query; never raises on syntax (it degrades to plain words and says so)."""
     query = ParsedQuery(raw=raw)
-    text = raw.translate(_QUOTES)
+    # Chinese quotes delimit phrases too, unless ASCII quotes do (then they are text).
+    text = raw if '"' in raw else raw.translate(_QUOTES)
     if text.count('"') % 2:
         last = text.rfind('"')
         text = text[:last] + " " + text[last + 1:]

@@ -1,0 +1,151 @@
+"""Build, sync and status on a real Whoosh index over real files."""
+
+import json
+import os
+import time
+
+import pytest
+
+from indexer.cli import main as cli_main, status_report
+from indexer.errors import IndexUnavailable
+from indexer.indexing import Indexer, report_id
+from indexer.search import ArchiveSearcher, parse_request
+from indexer.store import MARKER_FILE, IndexStore
+
+NEW_REPORT = "# 固态电池行业深度\n\n2025年3月1日\n\n固态电池产业化提速，硫化物电解质成为主流路线。\n"
+
+
+def find(settings, q, **params):
+    answer = ArchiveSearcher(settings).search(parse_request({"q": q, **params}, settings))
+    return {hit["path"] for hit in answer["hits"]}, answer
+
+
+def generation(settings):
+    ix = IndexStore(settings).open()
+    try:
+        return ix.latest_generation()
+    finally:
+        ix.close()
+
+
+def test_build_indexes_all_samples(sample_index):
+    report = status_report(sample_index)
+    assert report["ok"] and report["documents"] == 5 and report["failed"] == []
+    paths, answer = find(sample_index, "DeepSeek", size=10)
+    assert answer["total"] == 5 and len(paths) == 5
+
+
+def test_second_sync_writes_nothing(sample_index):
+    before = generation(sample_index)
+    result = Indexer(sample_index).sync()
+    assert not result.committed and result.receipts == []
+    assert generation(sample_index) == before
+
+
+def test_sync_adds_changes_and_deletes(sample_index):
+    root = sample_index.archive.root
+    (root / "sub").mkdir()
+    (root / "sub" / "固态电池.md").write_text(NEW_REPORT, encoding="utf-8")
+    result = Indexer(sample_index).sync()
+    assert [(r.path, r.status) for r in result.receipts] == [("sub/固态电池.md", "indexed")]
+    assert find(sample_index, "硫化物电解质")[0] == {"sub/固态电池.md"}
+
+    target = root / "sub" / "固态电池.md"
+    target.write_text(NEW_REPORT.replace("硫化物", "氧化物"), encoding="utf-8")
+    os.utime(target, (time.time() + 5, time.time() + 5))
+    Indexer(sample_index).sync()
+    assert find(sample_index, "硫化物电解质")[0] == set()
+    assert find(sample_index, "氧化物电解质")[0] == {"sub/固态电池.md"}
+
+    target.unlink()
+    result = Indexer(sample_index).sync()
+    assert [(r.path, r.status) for r in result.receipts] == [("sub/固态电池.md", "deleted")]
+    assert find(sample_index, "氧化物电解质")[0] == set()
+    assert status_report(sample_index)["documents"] == 5
+
+
+def test_bad_files_get_receipts_and_never_stop_the_rest(sample_index):
+    root = sample_index.archive.root
+    (root / "junk.txt").write_bytes(os.urandom(4096))
+    (root / "empty.md").write_bytes(b"")
+    (root / "fake.pdf").write_text("not a pdf at all", encoding="utf-8")
+    (root / "good.md").write_text(NEW_REPORT, encoding="utf-8")
+    result = Indexer(sample_index).sync()
+    statuses = {r.path: r.status for r in result.receipts}
+    assert statuses == {"junk.txt": "failed", "empty.md": "failed", "fake.pdf": "failed", "good.md": "indexed"}
+    failed = {f["path"]: f["reason"] for f in status_report(sample_index)["failed"]}
+    assert set(failed) == {"junk.txt", "empty.md", "fake.pdf"}
+    assert all(reason for reason in failed.values())
+    assert find(sample_index, "固态电池")[0] == {"good.md"}
+    # Unchanged failures are not retried; a repaired file is indexed and leaves the list.
+    assert not Indexer(sample_index).sync().receipts
+    (root / "junk.txt").write_text("修复后的文本：钠离子电池。", encoding="utf-8")
+    Indexer(sample_index).sync()
+    assert "junk.txt" not in {f["path"] for f in status_report(sample_index)["failed"]}
+    assert find(sample_index, "钠离子")[0] == {"junk.txt"}
+
+
+def test_duplicate_content_is_one_hit_with_both_paths(sample_index):
+    root = sample_index.archive.root
+    (root / "a.md").write_text(NEW_REPORT, encoding="utf-8")
+    (root / "b.md").write_text(NEW_REPORT, encoding="utf-8")
+    result = Indexer(sample_index).sync()
+    assert sorted(r.status for r in result.receipts) == ["duplicate", "indexed"]
+    paths, answer = find(sample_index, "硫化物")
+    assert answer["total"] == 1 and answer["hits"][0]["paths"] == ["a.md", "b.md"]
+    (root / "a.md").unlink()
+    Indexer(sample_index).sync()
+    paths, answer = find(sample_index, "硫化物")
+    assert paths == {"b.md"} and answer["hits"][0]["id"] == report_id("b.md")
+
+
+def test_build_swaps_atomically_and_keeps_live_index_on_failure(sample_index, monkeypatch):
+    store = IndexStore(sample_index)
+    first = store.live_build()
+    Indexer(sample_index).build()
+    second = store.live_build()
+    assert second != first and (second / MARKER_FILE).exists()
+
+    import indexer.indexing as indexing
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(indexing.Indexer, "_apply", broken)
+    with pytest.raises(RuntimeError):
+        Indexer(sample_index).build()
+    assert store.live_build() == second
+    assert find(sample_index, "横空出世")[1]["total"] == 2
+
+
+def test_schema_mismatch_asks_for_build(sample_index):
+    store = IndexStore(sample_index)
+    marker = store.live / MARKER_FILE
+    marker.write_text(json.dumps({"schema_version": -1}), encoding="utf-8")
+    with pytest.raises(IndexUnavailable, match="python -m indexer build"):
+        store.open()
+    report = status_report(sample_index)
+    assert report["ok"] is False and "build" in report["error"]
+
+
+def test_missing_index_is_a_clear_error(settings_factory):
+    settings = settings_factory()
+    with pytest.raises(IndexUnavailable, match="no index"):
+        ArchiveSearcher(settings).search(parse_request({"q": "模型"}, settings))
+
+
+def test_cli_build_status_search(sample_settings, capsys, monkeypatch):
+    config = sample_settings.archive.root.parent / "config.toml"
+    config.write_text(f'[archive]\nroot = "{sample_settings.archive.root}"\n[index]\ndir = "{sample_settings.index.dir}"\nworkers = 1\n',
+                      encoding="utf-8")
+    assert cli_main(["--config", str(config), "build"]) == 0
+    assert "5 documents" in capsys.readouterr().out
+    assert cli_main(["--config", str(config), "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["documents"] == 5 and status["last_sync"] and status["generation"] >= 1
+    assert cli_main(["--config", str(config), "search", "横空出世", "--json", "--size", "1"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["ok"] and answer["total"] == 2 and len(answer["hits"]) == 1
+    assert "<mark>横空出世</mark>" in answer["hits"][0]["snippets"][0]
+    assert cli_main(["--config", str(config), "search", ""]) == 2
+    assert "empty" in capsys.readouterr().err

@@ -1,0 +1,208 @@
+"""Search semantics (DESIGN.md §3) on a real index: matching, phrases, operators, filters, pages."""
+
+import random
+import re
+
+import pytest
+
+from indexer.analysis import latin_words, query_words
+from indexer.errors import InvalidRequest, QueryTooLong
+from indexer.indexing import Indexer
+from indexer.normalize import fold, normalize_query_text
+from indexer.search import ArchiveSearcher, SearchRequest, parse_query, parse_request
+from indexer.snippets import Needle, build_snippets
+
+KAIYUAN = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
+DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
+WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
+SPDBI = "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"
+HUAAN = "DeepSeek取得AI模型性能和成本的双重突破.txt"
+ALL = {KAIYUAN, DONGGUAN, WEEKLY, SPDBI, HUAAN}
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    from conftest import SAMPLES, make_settings
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("search")
+    shutil.copytree(SAMPLES, tmp / "archive")
+    extra = tmp / "archive" / "extra"
+    extra.mkdir()
+    (extra / "工程.md").write_text("---\ntitle: 基建专题\ndate: 2024-06-01\n---\n\n本季度在建工程同比增长。NVIDIA（NVDA.US）发布新品。\n", encoding="utf-8")
+    (extra / "繁體.txt").write_text("國海證券：半導體國產化進程加速。\n", encoding="utf-8")
+    settings = make_settings(tmp, tmp / "archive")
+    Indexer(settings).build()
+    return ArchiveSearcher(settings)
+
+
+def paths(searcher, q, **params):
+    answer = searcher.search(parse_request({"q": q, "size": 100, **params}, searcher.settings))
+    return {hit["path"].split("/")[-1] for hit in answer["hits"]}
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("横空出世", {KAIYUAN, WEEKLY}),
+    ('"横空出世"', {KAIYUAN, WEEKLY}),
+    ("模型", ALL),                                        # also inside 大模型
+    ("在建", {"工程.md"}),                                 # inside 在建工程
+    ('"型大"', {DONGGUAN}),                                # crosses a jieba word boundary
+    ('"能车产"', {KAIYUAN}),
+    ("ＡＩ", ALL - {KAIYUAN} | {KAIYUAN}),                # width-insensitive Latin word
+    ("nvda", {"工程.md", SPDBI}),                          # case-insensitive whole word
+    ("nvd", set()),                                        # whole words only
+    ("国产化", {SPDBI, "繁體.txt"}),                        # traditional folded to simplified
+    ('"國產化"', {SPDBI, "繁體.txt"}),
+    ("固态电池", set()),
+    ("横空出世 OR 在建工程", {KAIYUAN, WEEKLY, "工程.md"}),
+    ("DeepSeek -横空出世", {DONGGUAN, SPDBI, HUAAN}),
+    ("DeepSeek NOT 横空出世", {DONGGUAN, SPDBI, HUAAN}),
+    ("title:周报", {WEEKLY}),
+    ("broker:东莞证券", {DONGGUAN}),
+    ("broker:开源证券 横空出世", {KAIYUAN, WEEKLY}),
+    ('"2025年1月20日"', {KAIYUAN, DONGGUAN, WEEKLY}),
+    ('"2025 年 1 月 20 日"', {KAIYUAN, DONGGUAN, WEEKLY}),
+])
+def test_query_table(searcher, q, expected):
+    assert paths(searcher, q) == expected
+
+
+def test_chinese_quotes_make_a_phrase(searcher):
+    assert paths(searcher, "“能车产”") == {KAIYUAN}
+    assert parse_query("“能车产”").to_json()["phrases"] == ["能车产"]
+
+
+def test_or_matches_either(searcher):
+    assert paths(searcher, "在建工程 OR 端侧") == {"工程.md"} | paths(searcher, "端侧")
+
+
+@pytest.mark.parametrize("q", ['"unclosed', "OR 模型", "模型 OR", "NOT", "-", "title:", "broker:", '""', "((模型", "a:b:c 模型", "****"])
+def test_malformed_queries_degrade_never_raise(searcher, q):
+    answer = searcher.search(parse_request({"q": q}, searcher.settings)) if parse_query(q).clauses else None
+    if answer is not None:
+        assert answer["ok"] and isinstance(answer["parsed"]["notes"], list)
+
+
+def test_parsed_query_says_how_it_was_understood():
+    parsed = parse_query('智能车产业 "型大" -广告 OR title:周报 broker:开源证券 "unclosed').to_json()
+    assert parsed["segmentation"].startswith(" / ".join(query_words("智能车产业")) + " / ")
+    assert parsed["phrases"] == ["型大"]
+    assert parsed["filters"] == {"broker": ["开源证券"]}
+    assert parsed["excluded"] == ["广告"]
+    assert any("quote" in note for note in parsed["notes"])
+
+
+def test_too_many_terms_is_refused():
+    with pytest.raises(QueryTooLong):
+        parse_query(" ".join(f"w{i}" for i in range(40)), max_terms=32)
+
+
+def test_filters_and_facets_cover_the_whole_result_set(searcher):
+    answer = searcher.search(parse_request({"q": "DeepSeek", "size": 1}, searcher.settings))
+    assert answer["total"] == 5 and len(answer["hits"]) == 1
+    brokers = dict(map(tuple, answer["facets"]["broker"]))
+    assert brokers == {"开源证券": 2, "东莞证券": 1, "浦银国际": 1, "华安证券": 1}
+    narrowed = searcher.search(parse_request({"q": "DeepSeek", "broker": "开源证券"}, searcher.settings))
+    assert narrowed["total"] == 2
+
+
+def test_date_range_and_sort_by_date(searcher):
+    assert paths(searcher, "DeepSeek", **{"from": "2025-02-05"}) == {WEEKLY}
+    assert paths(searcher, "DeepSeek", **{"to": "2025-02-04"}) == {KAIYUAN, DONGGUAN}
+    answer = searcher.search(parse_request({"q": "DeepSeek", "sort": "date", "size": 5}, searcher.settings))
+    dates = [hit["date"] for hit in answer["hits"] if hit["date"]]
+    assert dates == sorted(dates, reverse=True) and answer["hits"][0]["path"] == WEEKLY
+
+
+def test_pages_partition_the_results(searcher):
+    seen = []
+    for page in (1, 2, 3):
+        answer = searcher.search(parse_request({"q": "DeepSeek", "size": 2, "page": page}, searcher.settings))
+        seen += [hit["id"] for hit in answer["hits"]]
+    assert len(seen) == len(set(seen)) == 5
+    with pytest.raises(InvalidRequest, match="beyond the last page"):
+        searcher.search(parse_request({"q": "DeepSeek", "size": 2, "page": 4}, searcher.settings))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"q": ""}, "empty"),
+    ({"q": "模型", "page": "0"}, "page"),
+    ({"q": "模型", "page": "x"}, "page"),
+    ({"q": "模型", "size": "101"}, "size"),
+    ({"q": "模型", "sort": "random"}, "sort"),
+    ({"q": "模型", "from": "2025-13-01"}, "from"),
+    ({"q": "模型", "from": "2025-02-05", "to": "2025-02-01"}, "after"),
+    ({"q": "模" * 501}, "characters"),
+])
+def test_bad_requests_are_refused_with_a_message(searcher, params, message):
+    with pytest.raises(InvalidRequest, match=message):
+        searcher.search(parse_request(params, searcher.settings))
+
+
+def test_ranking_prefers_title_and_close_words(searcher):
+    answer = searcher.search(parse_request({"q": "横空出世"}, searcher.settings))
+    assert [hit["path"] for hit in answer["hits"]][0] in {KAIYUAN, WEEKLY}
+    answer = searcher.search(parse_request({"q": "端侧 落地"}, searcher.settings))
+    assert answer["hits"][0]["path"] == DONGGUAN     # "端侧落地" in its title
+
+
+def test_rating_words_do_not_match_through_boilerplate_first(searcher):
+    answer = searcher.search(parse_request({"q": "买入", "size": 10}, searcher.settings))
+    for hit in answer["hits"]:
+        assert hit["score"] == 0 or "买入" in hit["snippets"][0]
+    # The match sits only in rating definitions: the snippet shows it, but with no body score.
+    assert all(hit["score"] == 0 for hit in answer["hits"])
+
+
+def test_snippets_mark_matches_and_escape_the_rest():
+    text = "第一句<script>alert(1)</script>。这里提到大模型与算力。" + "无关内容。" * 40 + "结尾再次提到模型。"
+    snippets = build_snippets(text, fold(text), len(text), [Needle("模型")])
+    assert 1 <= len(snippets) <= 3
+    assert "<script>" not in "".join(snippets)
+    assert all("<mark>模型</mark>" in s for s in snippets)
+    assert all(len(re.sub("<[^>]+>", "", s)) <= 200 for s in snippets)
+
+
+def test_phrase_is_marked_as_one_whole_and_deep_matches_get_snippets():
+    text = "开头。" + "填充文字。" * 30000 + "深处的固态电池产业化提速。"
+    snippets = build_snippets(text, fold(text), len(text), [Needle("固态电池产业化")])
+    assert "<mark>固态电池产业化</mark>" in snippets[0] and len(text) > 100_000
+
+
+def test_boilerplate_stays_out_of_snippets_when_body_matches():
+    body, boiler = "正文提到买入机会。", "评级说明：买入—未来6个月领先。"
+    text = body + "\n\n" + boiler
+    snippets = build_snippets(text, fold(text), len(body), [Needle("买入")])
+    assert snippets and all("评级说明" not in s for s in snippets)
+
+
+def _scan(texts, q):
+    """The plain substring scan a query promises to equal (phrases and unquoted words)."""
+    if q.startswith('"'):
+        needle = normalize_query_text(q.strip('"'))
+        return {p for p, t in texts.items() if needle in t}
+    needles = [w for w in query_words(normalize_query_text(q))]
+    return {p for p, t in texts.items() if all(n in t for n in needles)}
+
+
+def test_exactness_against_a_plain_scan(searcher):
+    """A small version of bench/exactness.py on the fixture index: no miss, no extra."""
+    view = searcher.view()
+    texts = {}
+    for docnum in view.live:
+        stored = view.searcher.stored_fields(docnum)
+        texts[stored["path"].split("/")[-1]] = fold(stored["text"])
+    rng = random.Random(7)
+    queries = []
+    corpus = list(texts.values())
+    while len(queries) < 150:
+        doc = rng.choice(corpus)
+        length = rng.randint(1, 8)
+        start = rng.randrange(0, max(1, len(doc) - length))
+        piece = doc[start:start + length]
+        if piece.strip() and '"' not in piece and not piece.isspace():
+            queries.append(f'"{piece.strip()}"')
+    for q in queries:
+        assert paths(searcher, q) == _scan(texts, q), q
+    for word in ["模型", "算力", "在建", "产业链", "推理", "芯片"]:
+        assert paths(searcher, word) == _scan(texts, word), word
