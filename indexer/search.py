@@ -19,7 +19,7 @@ from typing import Mapping
 
 from whoosh import query as wq
 
-from indexer.analysis import LATIN_WORD, init_jieba, latin_words, query_ngrams, query_words
+from indexer.analysis import LATIN_WORD, init_jieba, plan_substring, query_words
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
 from indexer.normalize import CJK_CHARS, fold, normalize_query_text
@@ -257,10 +257,17 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
     return request
 
 
-class IndexView:
-    """One generation of the index opened for searching, with its columns in memory."""
+COLUMNS = ("date", "broker", "industry", "rating", "content_hash", "added_at")
 
-    def __init__(self, ix, build: str, texts: dict):
+
+class IndexView:
+    """One generation of the index opened for searching, with its columns in memory.
+
+    Column values are read once per segment (segments never change; a new generation
+    mostly adds a small one), so a commit by the watcher costs the next search little.
+    """
+
+    def __init__(self, ix, build: str, texts: dict, segment_columns: dict):
         self.ix = ix
         self.build = build
         self.generation = ix.latest_generation()
@@ -268,12 +275,38 @@ class IndexView:
         self.lock = threading.Lock()
         reader = self.searcher.reader()
         self.live = frozenset(reader.all_doc_ids())
-        self.columns = {name: reader.column_reader(name) for name in ("date", "broker", "industry", "rating", "content_hash")}
-        self.added = reader.column_reader("added_at")
+        self.columns: dict[str, list] = {name: [] for name in COLUMNS}
+        used = {}
+        for leaf, _offset in reader.leaf_readers():
+            key = (build, leaf.segment().segment_id())
+            values = segment_columns.get(key)
+            if values is None:
+                values = {name: list(leaf.column_reader(name)) for name in COLUMNS}
+                values["content_hash"] = [h.decode("utf-8") if isinstance(h, bytes) else h for h in values["content_hash"]]
+            used[key] = values
+            for name in COLUMNS:
+                self.columns[name].extend(values[name])
+        segment_columns.clear()
+        segment_columns.update(used)
         self.date = self.columns["date"]
         self.hash = self.columns["content_hash"]
+        self.added = self.columns["added_at"]
         self._texts = texts     # content hash -> (folded text, folded title): shared across generations
-        self._ids = None
+        self._by_value: dict[str, dict[str, set[int]]] = {}
+
+    def docs_with(self, name: str, value: str) -> set[int]:
+        """Live documents whose column `name` folds to `value` or contains it."""
+        index = self._by_value.get(name)
+        if index is None:
+            index = {}
+            for docnum in self.live:
+                index.setdefault(fold(self.columns[name][docnum] or ""), set()).add(docnum)
+            self._by_value[name] = index
+        found: set[int] = set(index.get(value, ()))
+        for known, docs in index.items():
+            if known and known != value and value in known:
+                found |= docs
+        return found
 
     def close(self) -> None:
         self.searcher.close()
@@ -301,12 +334,13 @@ class IndexView:
             return None
 
 
-def _exact_by_ngrams(term: Term) -> bool:
-    """True when the n-gram postings alone decide the term (no need to read the text)."""
-    if term.kind == "latin" or term.field:
-        return term.kind == "latin" and not term.field
-    runs = term.text.split()
-    return len(runs) == 1 and len(runs[0]) <= 2
+def _exact_by_postings(term: Term) -> bool:
+    """True when postings alone decide the term (no need to read the text)."""
+    if term.field:
+        return False
+    if term.kind == "latin":
+        return True
+    return plan_substring(term.text).exact
 
 
 def _contains(view: IndexView, docnum: int, term: Term) -> bool:
@@ -326,6 +360,7 @@ class ArchiveSearcher:
         self._view: IndexView | None = None
         self._lock = threading.Lock()
         self._texts: dict = {}
+        self._segment_columns: dict = {}
         init_jieba(settings.var_dir / "jieba.cache", settings.index.user_dict)
 
     # -- the current generation -------------------------------------------------------
@@ -338,7 +373,7 @@ class ArchiveSearcher:
                 if view is not None and view.build == build and view.ix.latest_generation() == view.generation:
                     return view
                 ix = self.store.open()
-                fresh = IndexView(ix, build, self._texts)
+                fresh = IndexView(ix, build, self._texts, self._segment_columns)
             except IndexUnavailable:
                 raise
             except Exception as exc:
@@ -354,15 +389,16 @@ class ArchiveSearcher:
     def _candidates(self, view: IndexView, term: Term) -> set[int]:
         if term.kind == "latin":
             return view.postings("latin", term.text)
-        grams = query_ngrams(term.text)
-        if not grams:
-            return set(view.live)
+        plan = plan_substring(term.text)
         sets = []
-        for gram in grams:
-            docs = view.postings("ngrams", gram)
-            if not docs:
-                return set()
-            sets.append(docs)
+        for field_name, tokens in (("ngrams", plan.grams), ("latin", plan.words)):
+            for token in tokens:
+                docs = view.postings(field_name, token)
+                if not docs:
+                    return set()
+                sets.append(docs)
+        if not sets:
+            return set(view.live)   # nothing to narrow with (punctuation, part of a word): check them all
         sets.sort(key=len)
         result = sets[0]
         for other in sets[1:]:
@@ -378,7 +414,7 @@ class ArchiveSearcher:
             docs = candidates if docs is None else docs & candidates
             if not docs:
                 return set()
-        to_check = [t for _, t in ordered if not _exact_by_ngrams(t)]
+        to_check = [t for _, t in ordered if not _exact_by_postings(t)]
         if to_check:
             docs = {d for d in docs if all(_contains(view, d, t) for t in to_check)}
         return docs
@@ -399,7 +435,7 @@ class ArchiveSearcher:
             if not docs:
                 break
             hit = self._candidates(view, term) & docs
-            if hit and not _exact_by_ngrams(term):
+            if hit and not _exact_by_postings(term):
                 hit = {d for d in hit if _contains(view, d, term)}
             docs -= hit
         return docs
@@ -408,27 +444,20 @@ class ArchiveSearcher:
         wanted = {name: [fold(v)] for name, v in request.filters().items()}
         for name, values in query.filters.items():
             wanted.setdefault(name, []).extend(values)
-        if not (wanted or request.date_from or request.date_to
-                or request.indexed_from is not None or request.indexed_to is not None):
-            return None
-        docs = set()
-        for docnum in view.live:
-            ok = True
-            for name, values in wanted.items():
-                value = fold(view.columns[name][docnum] or "")
-                # A facet value filters exactly; a typed prefix value may name part of it.
-                if not value or not all(v == value or v in value for v in values):
-                    ok = False
-                    break
-            if ok and (request.date_from or request.date_to):
-                day = view.date[docnum]
-                ok = bool(day) and (not request.date_from or day >= request.date_from) and (not request.date_to or day <= request.date_to)
-            if ok and request.indexed_from is not None:
-                ok = view.added[docnum] >= request.indexed_from
-            if ok and request.indexed_to is not None:
-                ok = view.added[docnum] <= request.indexed_to
-            if ok:
-                docs.add(docnum)
+        docs: set[int] | None = None
+        for name, values in wanted.items():
+            for value in values:
+                found = view.docs_with(name, value)
+                docs = found if docs is None else docs & found
+        if request.date_from or request.date_to:
+            low, high = request.date_from or "0000", request.date_to or "9999"
+            date = view.date
+            docs = {d for d in (view.live if docs is None else docs) if date[d] and low <= date[d] <= high}
+        if request.indexed_from is not None or request.indexed_to is not None:
+            low = request.indexed_from if request.indexed_from is not None else float("-inf")
+            high = request.indexed_to if request.indexed_to is not None else float("inf")
+            added = view.added
+            docs = {d for d in (view.live if docs is None else docs) if low <= added[d] <= high}
         return docs
 
     # -- ranking --------------------------------------------------------------------------
