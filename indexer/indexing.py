@@ -106,8 +106,57 @@ def _prepare_job(job: tuple[str, str, str, int]) -> tuple[str, dict | None, str]
         return relpath, None, f"internal error while reading: {type(exc).__name__}: {exc}"
 
 
-def _init_worker(cache_file: str, user_dict: str | None) -> None:
+_progress = None
+
+
+def _init_worker(cache_file: str, user_dict: str | None, progress=None) -> None:
+    global _progress
+    _progress = progress
     init_jieba(Path(cache_file), Path(user_dict) if user_dict else None)
+
+
+def _write_part(job: tuple) -> tuple:
+    """A build worker: analyse its share of the files and write them as one segment.
+
+    Each group is one content (all the paths that hold it). Whoosh's writer is pure
+    Python, so writing in the workers, not only tokenizing, is what uses both cores
+    (the way whoosh.multiproc's multisegment writer does it, without pickling every
+    document through temp files).
+    """
+    from whoosh import index as whoosh_index
+    from whoosh.writing import SegmentWriter
+
+    from indexer.store import INDEX_NAME
+
+    build_dir, groups, root, max_bytes, now = job
+    ix = whoosh_index.open_dir(build_dir, indexname=INDEX_NAME)
+    writer = SegmentWriter(ix, _lk=False, limitmb=256)
+    receipts, failed = [], {}
+    try:
+        for files in groups:
+            paths = sorted(files)
+            _, prepared, reason = _prepare_job((paths[0], str(Path(root) / paths[0]), root, max_bytes))
+            if _progress is not None:
+                with _progress.get_lock():
+                    _progress.value += len(paths)
+            if prepared is None:
+                for path in paths:
+                    size, mtime = files[path]
+                    failed[path] = {"reason": reason, "size": size, "mtime": mtime, "at": now_iso()}
+                    receipts.append(Receipt(path, "failed", reason=reason))
+                continue
+            writer.add_document(id=report_id(paths[0]), path=paths[0], files={p: list(v) for p, v in files.items()},
+                                added_at=now, indexed_at=now, **prepared)
+            receipts.append(Receipt(paths[0], "indexed", id=report_id(paths[0])))
+            receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=report_id(paths[0]))
+                            for p in paths[1:])
+        segment = writer._finalize_segment() if writer._added else None
+        if segment is None:
+            writer._close_segment()
+    except BaseException:
+        writer._close_segment()
+        raise
+    return segment, receipts, failed
 
 
 class Indexer:
@@ -252,6 +301,53 @@ class Indexer:
         status["recent"] = recent[:RECENT_RECEIPTS]
         self.store.write_status(status)
 
+    def _build_parallel(self, build_dir: Path, ix, listing: dict[str, SourceFile], status: dict,
+                        progress: bool) -> list[Receipt]:
+        """Write the archive as one segment per worker process, then commit them together."""
+        groups: dict[str, dict[str, tuple[int, float]]] = {}
+        for relpath, source in sorted(listing.items()):
+            try:
+                with open(source.path, "rb") as fh:
+                    key = hashlib.file_digest(fh, "sha256").hexdigest()
+            except OSError:
+                key = f"unreadable:{relpath}"      # the worker reports why
+            groups.setdefault(key, {})[relpath] = (source.size, source.mtime)
+        workers = self.settings.index.workers
+        # Deal the contents out in turn, biggest first, so the parts take about as long.
+        ordered = sorted(groups.values(), key=lambda files: -max(size for size, _ in files.values()))
+        parts = [ordered[i::workers] for i in range(workers)]
+        now = int(time.time() * 1000)
+        ctx = multiprocessing.get_context("spawn")
+        counter = ctx.Value("i", 0)
+        user_dict = str(self.settings.index.user_dict) if self.settings.index.user_dict else None
+        bar = None
+        if progress and sys.stderr.isatty():
+            from tqdm import tqdm
+            bar = tqdm(total=len(listing), unit="file", desc="indexing", file=sys.stderr)
+        receipts: list[Receipt] = []
+        segments = []
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict, counter)) as pool:
+            pending = pool.map_async(_write_part, [(str(build_dir), part, str(self.root), self.max_bytes, now)
+                                                   for part in parts if part])
+            while not pending.ready():
+                pending.wait(0.5)
+                if bar:
+                    bar.update(counter.value - bar.n)
+            for segment, part_receipts, failed in pending.get():
+                if segment is not None:
+                    segments.append(segment)
+                receipts.extend(part_receipts)
+                status["failed"].update(failed)
+        if bar:
+            bar.update(len(listing) - bar.n)
+            bar.close()
+        writer = ix.writer()
+        writer._close_segment()
+        writer._commit_toc(segments)
+        writer._finish()
+        receipts.sort(key=lambda r: r.path)
+        return receipts
+
     def build(self, progress: bool = False) -> SyncResult:
         """Index the whole archive into a new generation and swap it in atomically."""
         started = time.perf_counter()
@@ -259,13 +355,17 @@ class Indexer:
         build_dir, ix = self.store.create_build()
         status = {"failed": {}, "recent": []}
         try:
-            receipts, _ = self._apply(ix, {}, status, listing, set(listing), progress,
-                                      {"limitmb": 256})
+            if self.settings.index.workers > 1 and len(listing) >= POOL_THRESHOLD:
+                receipts = self._build_parallel(build_dir, ix, listing, status, progress)
+            else:
+                receipts, _ = self._apply(ix, {}, status, listing, set(listing), progress, {"limitmb": 256})
         except BaseException:
             ix.close()
             import shutil
             shutil.rmtree(build_dir, ignore_errors=True)
             raise
+        ix.close()
+        ix = self.store.open_build(build_dir)
         documents = ix.doc_count()
         ix.close()
         self.store.swap_in(build_dir)

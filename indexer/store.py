@@ -94,6 +94,10 @@ class IndexStore:
         except Exception as exc:  # whoosh raises many kinds for a damaged folder
             raise IndexUnavailable(f"index at {self.live_build()} cannot be opened ({exc}): run `python -m indexer build`") from None
 
+    def open_build(self, build: Path) -> whoosh_index.Index:
+        """Open a generation folder that is not (yet) live."""
+        return whoosh_index.open_dir(str(build), indexname=INDEX_NAME)
+
     def create_build(self) -> tuple[Path, whoosh_index.Index]:
         """A new, empty generation folder (not live until `swap_in`)."""
         self.builds.mkdir(parents=True, exist_ok=True)

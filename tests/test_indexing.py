@@ -149,3 +149,27 @@ def test_cli_build_status_search(sample_settings, capsys, monkeypatch):
     assert "<mark>横空出世</mark>" in answer["hits"][0]["snippets"][0]
     assert cli_main(["--config", str(config), "search", ""]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_parallel_build_writes_one_segment_per_worker(tmp_path, settings_factory):
+    """Over POOL_THRESHOLD files with two workers: same documents, duplicates, failures."""
+    from indexer.indexing import POOL_THRESHOLD
+    from conftest import SAMPLES
+
+    root = tmp_path / "many"
+    root.mkdir()
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.iterdir()) if p.suffix == ".txt"]
+    for i in range(POOL_THRESHOLD + 6):
+        (root / f"报告{i:03d}.txt").write_text(f"唯一标记{i:03d}号。\n" + texts[i % len(texts)], encoding="utf-8")
+    (root / "副本.txt").write_text("唯一标记007号。\n" + texts[7 % len(texts)], encoding="utf-8")
+    (root / "坏文件.txt").write_bytes(os.urandom(2048))
+    settings = settings_factory(root=root, index={"workers": 2})
+    result = Indexer(settings).build()
+    assert result.documents == POOL_THRESHOLD + 6
+    assert {r.path for r in result.receipts if r.status == "duplicate"} == {"报告007.txt"}  # the first name is primary
+    assert {r.path for r in result.receipts if r.status == "failed"} == {"坏文件.txt"}
+    paths, answer = find(settings, '"唯一标记007号"')
+    assert answer["total"] == 1 and answer["hits"][0]["paths"] == ["副本.txt", "报告007.txt"]
+    for i in (0, 33, POOL_THRESHOLD + 5):
+        assert find(settings, f'"唯一标记{i:03d}号"')[1]["total"] == 1
+    assert not Indexer(settings).sync().receipts      # the state written by workers reads back whole
