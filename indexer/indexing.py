@@ -63,7 +63,7 @@ def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
     """Read, clean, extract metadata and analyse one file: the fields of its index document."""
     raw = read_document(path, root, max_bytes)
     meta = extract_metadata(raw.text, raw.front_matter, path.name)
-    cleaned = clean_report(raw.text)
+    cleaned = clean_report(raw.text, markdown=raw.kind == "md")
     title = meta.title or Path(raw.relpath).stem
     text, body_len = cleaned.text, cleaned.body_len
     if title not in text[:1000]:

@@ -29,14 +29,14 @@ _SPACE_AFTER_TIGHT = re.compile(f"(?<=[{TIGHT}])[ \t]+")
 _WHITESPACE_RUN = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 _FULLWIDTH_ALNUM = {cp: cp - 0xFEE0 for cp in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))}
 _MARKER = re.compile(r"\[Table_[A-Za-z]+\]|\[(?:Page|PAGE)_?\d*\]|\(cid:\d+\)")
-_MARKUP = re.compile(r"\*\*|__|!\[[^\]]*\]\([^)]*\)")
+_MARKUP = re.compile(r"\*\*|!\[[^\]]*\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?:|/|#|mailto:)[^)]*\)")
 _MD_PREFIX = re.compile(r"^(?:#{1,6}\s+|>\s*)+")
 
 # Lines a portal or the PDF page layout adds: dropped entirely.
 _WATERMARK = re.compile(
     r"^(?:"
-    r".*(?:hibor\.com|慧博|萝卜投研|发现报告|洞见研报|维科号|未来智库|vzkoo|mp\.weixin).*"
+    r".{0,30}(?:hibor\.com|慧博|萝卜投研|发现报告|洞见研报|维科号|未来智库|vzkoo).{0,30}"
     r"|\[hibor\]\(.*\)"
     r"|请务必(?:仔细)?阅读.{0,20}(?:免责|声明|披露|条款).{0,10}"
     r"|敬请(?:参阅|阅读).{0,20}(?:声明|披露|条款).{0,10}"
@@ -49,13 +49,13 @@ _WATERMARK = re.compile(
 _BOILER_HEADING = re.compile(
     r"免责(?:声明|条款)|分析师(?:声明|承诺|证明|简介|介绍)|研究团队简介|作者简介|"
     r"(?:投资|股票|行业|公司|证券)?评级(?:说明|定义|体系|标准)|法律声明|特别声明|重要声明|"
-    r"一般声明|信息披露|风险等级|适当性|版权声明|Disclaimer|Analyst Certification",
+    r"一般声明|信息披露|适当性|版权声明|Disclaimer|Analyst Certification",
     re.IGNORECASE,
 )
 # Sentences that mark a single paragraph as boilerplate wherever it stands.
 _BOILER_PARAGRAPH = re.compile(
     r"本报告仅供|版权(?:归|仅为|所有)|未经.{0,12}书面(?:许可|授权)|不构成(?:任何)?(?:投资|买卖)建议|"
-    r"证券投资咨询(?:业务)?资格|执业资格|本公司不对|请务必阅读|具备证券投资咨询"
+    r"证券投资咨询(?:业务)?资格|执业资格|本公司不对|请务必阅读|具备证券投资咨询|风险等级"
 )
 _TERMINAL = "。！？!?；;：:」』”…"
 _LIST_START = re.compile(r"^(?:[●⚫•■◆▪□◇○►➢\-\*+|#]|\(?[0-9一二三四五六七八九十]{1,2}(?:[)）、]|[.．](?![0-9]))|（[0-9一二三四五六七八九十]{1,2}）)")
@@ -121,8 +121,12 @@ def _join(prev: str, cur: str) -> str:
     return prev + " " + cur
 
 
-def split_paragraphs(raw: str) -> list[str]:
-    """Cleaned paragraphs of a report, with lines broken by PDF extraction joined again."""
+def split_paragraphs(raw: str, markdown: bool = False) -> list[str]:
+    """Cleaned paragraphs of a report, with lines broken by PDF extraction joined again.
+
+    In Markdown a blank line always ends a paragraph; in extracted text a single blank
+    line may sit inside a sentence that the page width broke.
+    """
     paragraphs: list[str] = []
     lines: list[str | None] = []
     for source_line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
@@ -139,7 +143,7 @@ def split_paragraphs(raw: str) -> list[str]:
         if line is None:
             blanks += 1
             continue
-        if current and blanks <= 1 and _should_join(last_line, line, min_width):
+        if current and blanks <= (0 if markdown else 1) and _should_join(last_line, line, min_width):
             current = _join(current, line)
         else:
             if current:
@@ -157,12 +161,12 @@ def is_boilerplate_heading(paragraph: str) -> bool:
     return len(paragraph) <= 30 and bool(_BOILER_HEADING.search(paragraph))
 
 
-def clean_report(raw: str) -> CleanedText:
+def clean_report(raw: str, markdown: bool = False) -> CleanedText:
     """Clean a report's raw text and separate body from boilerplate (boilerplate stays searchable)."""
     body: list[str] = []
     boiler: list[str] = []
     in_boilerplate = False
-    for paragraph in split_paragraphs(raw):
+    for paragraph in split_paragraphs(raw, markdown):
         if not in_boilerplate and is_boilerplate_heading(paragraph):
             in_boilerplate = True
         if in_boilerplate or _BOILER_PARAGRAPH.search(paragraph):

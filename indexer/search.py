@@ -278,6 +278,8 @@ class IndexView:
         self.columns: dict[str, list] = {name: [] for name in COLUMNS}
         used = {}
         for leaf, _offset in reader.leaf_readers():
+            if leaf.segment() is None:      # an index with no documents yet
+                continue
             key = (build, leaf.segment().segment_id())
             values = segment_columns.get(key)
             if values is None:

@@ -1,0 +1,138 @@
+"""`python -m server`: the web server and the folder watcher (the index's only writer) together."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+
+from indexer.config import load_settings
+from indexer.errors import ConfigError
+
+log = logging.getLogger("server")
+RESTART_DELAY = 5.0
+STOP_TIMEOUT = 10.0
+
+
+class RawUtf8Query:
+    """Repair raw (not %-encoded) UTF-8 in a query string for the Werkzeug development server.
+
+    `curl 'http://host/api/search?q=固态电池'` sends raw UTF-8 bytes; http.server decodes them as
+    Latin-1 (and its request-line split drops bytes 0x85 and 0xA0, which it takes for
+    whitespace), then Werkzeug encodes that text as UTF-8 again. The double encoding is undone
+    here; a query that lost bytes gets a 400 asking for %-encoding instead of a garbled search.
+    A %-encoded query string is ASCII and passes through untouched.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        query = environ.get("QUERY_STRING", "")
+        if not query.isascii():
+            try:
+                fixed = query.encode("latin-1").decode("utf-8")
+                fixed.encode("latin-1").decode("utf-8")     # the raw bytes must be whole UTF-8
+            except UnicodeError:
+                return self.refuse(start_response)
+            environ["QUERY_STRING"] = fixed
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def refuse(start_response):
+        from server import SECURITY_HEADERS
+
+        body = json.dumps({"ok": False, "status": 400, "error": "the query string is not valid UTF-8: "
+                           "%-encode it (e.g. curl -G --data-urlencode 'q=...')"}).encode()
+        start_response("400 BAD REQUEST", [("Content-Type", "application/json"),
+                                           ("Content-Length", str(len(body))), *SECURITY_HEADERS.items()])
+        return [body]
+
+
+class WatcherProcess:
+    """`python -m indexer watch` as a child process, restarted if it dies, stopped with us."""
+
+    def __init__(self, config_path: str | None):
+        self.command = [sys.executable, "-m", "indexer"] + (["--config", config_path] if config_path else []) + ["watch"]
+        self.process: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._supervise, name="watcher-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self.thread.start()
+
+    def _spawn(self) -> None:
+        log.info("starting the watcher: %s", " ".join(self.command))
+        self.process = subprocess.Popen(self.command)
+
+    def _supervise(self) -> None:
+        while not self.stopping.is_set():
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            log.error("the watcher exited with code %s; restarting it in %.0f s", code, RESTART_DELAY)
+            if self.stopping.wait(RESTART_DELAY):
+                return
+            self._spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("the watcher did not stop within %.0f s; killing it", STOP_TIMEOUT)
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m server`."""
+    parser = argparse.ArgumentParser(prog="python -m server", description="Report Archive web server and watcher")
+    parser.add_argument("--config", help="config file (default: $ARCHIVE_CONFIG or config.toml)")
+    parser.add_argument("--host", help="address to listen on (default: [server].host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: [server].port)")
+    parser.add_argument("--no-watch", action="store_true", help="serve only; do not start the watcher")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.server.host
+    port = settings.server.port if args.port is None else args.port
+
+    from server import create_app
+
+    app = create_app(settings)
+    app.wsgi_app = RawUtf8Query(app.wsgi_app)
+    watcher = None if args.no_watch else WatcherProcess(str(settings.source) if settings.source else None)
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        if watcher:
+            watcher.start()
+        log.info("serving %s on http://%s:%d/", settings.archive.root, host, port)
+        app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if watcher:
+            watcher.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""The OpenAPI 3.0 description of every endpoint, its parameters and its answers."""
+
+from __future__ import annotations
+
+from indexer.config import Settings
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+STR_LIST = {"type": "array", "items": STR}
+DAY_OR_EMPTY = {"type": "string", "pattern": r"^(\d{4}-\d{2}-\d{2})?$"}
+INSTANT_OR_EMPTY = {"type": "string", "pattern": r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)?)?$"}
+RECEIPT_STATUSES = ["queued", "indexed", "unchanged", "duplicate", "deleted", "failed"]
+
+
+def _obj(properties: dict, required: list[str] | None = None, closed: bool = False) -> dict:
+    schema = {"type": "object", "properties": properties, "required": list(properties) if required is None else required}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _html(description: str) -> dict:
+    return {"description": description, "content": {"text/html": {"schema": STR}}}
+
+
+def _schemas() -> dict:
+    facet = {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                         "items": {"oneOf": [STR, {"type": "integer", "minimum": 1}]}}}
+    receipt = _obj({"path": STR, "status": {"type": "string", "enum": RECEIPT_STATUSES}, "reason": STR,
+                    "id": STR, "at": STR}, required=["path", "status"])
+    return {
+        "Error": _obj({"ok": {"type": "boolean", "enum": [False]}, "error": STR,
+                       "status": {"type": "integer", "minimum": 400, "maximum": 599}}, closed=True),
+        "ParsedQuery": _obj({
+            "terms": STR_LIST, "phrases": STR_LIST, "excluded": STR_LIST,
+            "any_of": {"type": "array", "items": STR_LIST},
+            "filters": {"type": "object", "additionalProperties": STR_LIST},
+            "segmentation": STR, "notes": STR_LIST,
+        }),
+        "Hit": _obj({
+            "id": STR, "title": STR, "date": DAY_OR_EMPTY, "broker": STR, "industry": STR, "rating": STR,
+            "path": STR, "paths": {"type": "array", "items": STR, "minItems": 1},
+            "score": {"type": "number", "minimum": 0},
+            "snippets": {"type": "array", "items": STR, "maxItems": 3,
+                         "description": "HTML fragments: matches wrapped in <mark>, all other text escaped"},
+        }),
+        "SearchAnswer": _obj({
+            "ok": {"type": "boolean", "enum": [True]},
+            "query": STR,
+            "parsed": _ref("ParsedQuery"),
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "size": {"type": "integer", "minimum": 1},
+            "sort": {"type": "string", "enum": ["relevance", "date"]},
+            "took_ms": {"type": "number", "minimum": 0},
+            "hits": {"type": "array", "items": _ref("Hit")},
+            "facets": _obj({"broker": facet, "industry": facet, "rating": facet}),
+        }),
+        "Document": _obj({
+            "ok": {"type": "boolean", "enum": [True]},
+            "id": STR, "title": STR, "date": DAY_OR_EMPTY, "broker": STR, "industry": STR, "rating": STR,
+            "rating_action": STR,
+            "analysts": {"type": "array", "items": _obj({"name": STR, "sac": STR})},
+            "stock_codes": STR_LIST,
+            "kind": {"type": "string", "enum": ["txt", "md", "pdf"]},
+            "encoding": STR, "path": STR, "paths": {"type": "array", "items": STR, "minItems": 1},
+            "size": {"type": "integer", "minimum": 0},
+            "content_hash": STR, "added_at": STR, "indexed_at": STR,
+            "text": {"type": "string", "description": "cleaned display text: body, then boilerplate"},
+            "body_len": {"type": "integer", "minimum": 0, "description": "text[:body_len] is the body"},
+        }),
+        "Receipt": receipt,
+        "Status": _obj({
+            "ok": {"type": "boolean"},
+            "documents": {"type": "integer", "minimum": 0},
+            "generation": {"type": "integer", "nullable": True},
+            "build": {"type": "string", "nullable": True},
+            "last_sync": {"type": "string", "nullable": True},
+            "queue": {"type": "integer", "minimum": 0},
+            "failed": {"type": "array", "items": _obj({"path": STR, "reason": STR})},
+            "recent": {"type": "array", "items": receipt},
+            "archive": STR, "index": STR,
+            "error": {"type": "string", "description": "present when the index cannot be opened"},
+            "status": {"type": "integer", "description": "503, present when the index cannot be opened"},
+        }, required=["ok", "documents", "generation", "last_sync", "queue", "failed", "recent"]),
+        "UploadAnswer": _obj({"ok": {"type": "boolean", "enum": [True]}, "receipt": receipt}),
+        "Health": _obj({"ok": {"type": "boolean", "enum": [True]}, "documents": {"type": "integer", "minimum": 0}}),
+    }
+
+
+def _or_empty(schema: dict) -> dict:
+    """A parameter that may also be sent empty (as HTML forms do): empty means left out."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
+def _search_parameters(settings: Settings) -> list[dict]:
+    limits = settings.search
+
+    def query(name: str, schema: dict, description: str) -> dict:
+        if schema.get("type") != "string" or "format" in schema or "enum" in schema:
+            schema = _or_empty(schema)
+            description += "; an empty value is the same as leaving the parameter out"
+        return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+    return [
+        query("q", {"type": "string", "maxLength": limits.max_query_chars},
+              'the query: words (ANDed), "exact phrases", OR, -word / NOT word, title: broker: industry: rating:; '
+              "may be empty only when a filter is given"),
+        query("page", {"type": "integer", "minimum": 1, "maximum": limits.max_page, "default": 1},
+              "1-based page; a page beyond the last one is a 400"),
+        query("size", {"type": "integer", "minimum": 1, "maximum": limits.max_size, "default": limits.default_size},
+              "hits per page"),
+        query("sort", {"type": "string", "enum": ["relevance", "date"], "default": "relevance"},
+              "relevance (BM25F with proximity) or date (newest first)"),
+        query("broker", STR, "only reports of this broker (a facet value)"),
+        query("industry", STR, "only reports of this industry (a facet value)"),
+        query("rating", STR, "only reports with this rating (a facet value)"),
+        query("from", {"type": "string", "format": "date"}, "report date on or after this day (YYYY-MM-DD)"),
+        query("to", {"type": "string", "format": "date"}, "report date on or before this day (YYYY-MM-DD)"),
+        query("indexed_from", {"type": "string", "format": "date-time"}, "added to the archive at or after this time"),
+        query("indexed_to", {"type": "string", "format": "date-time"}, "added to the archive at or before this time"),
+    ]
+
+
+def openapi_spec(settings: Settings) -> dict:
+    """The OpenAPI 3.0 document served at /api/openapi.json."""
+    id_param = {"name": "id", "in": "path", "required": True, "description": "a report id (from a search hit)",
+                "schema": {"type": "string", "pattern": r"^[0-9A-Za-z_-]{1,64}$"}}
+    q_param = {"name": "q", "in": "query", "required": False, "description": "highlight this query's matches",
+               "schema": {"type": "string", "maxLength": settings.search.max_query_chars}}
+    search_params = _search_parameters(settings)
+    bad = _json("Error", "a parameter the caller can fix (the message says which)")
+    unknown = _json("Error", "no report with this id")
+    unavailable = _json("Error", "the index is missing (being built) or cannot be read")
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Report Archive",
+            "version": "1.0.0",
+            "description": "Full-text search over an archive of Chinese research reports (研报). "
+                           "Every error answers {\"ok\": false, \"error\": message, \"status\": code}.",
+        },
+        "tags": [{"name": "api", "description": "JSON API"}, {"name": "pages", "description": "HTML pages"}],
+        "paths": {
+            "/api/search": {"get": {
+                "tags": ["api"], "operationId": "search", "summary": "Search the archive",
+                "parameters": search_params,
+                "responses": {"200": _json("SearchAnswer", "one page of hits, facets and the parsed query"),
+                              "400": bad, "503": unavailable},
+            }},
+            "/api/documents/{id}": {"get": {
+                "tags": ["api"], "operationId": "getDocument", "summary": "Metadata and cleaned text of a report",
+                "parameters": [id_param],
+                "responses": {"200": _json("Document", "the report"), "404": unknown, "503": unavailable},
+            }},
+            "/api/documents": {"post": {
+                "tags": ["api"], "operationId": "uploadDocument",
+                "summary": "Upload a report (.txt .md .markdown .pdf) into the archive folder",
+                "security": [{"adminToken": []}],
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+                "responses": {
+                    "200": _json("UploadAnswer", "saved and processed by the watcher: its receipt"),
+                    "202": _json("UploadAnswer", "saved; the watcher has not reported on it yet (status queued)"),
+                    "400": _json("Error", "no file field, an empty file or an unsupported file type"),
+                    "401": _json("Error", "missing or wrong admin token"),
+                    "403": _json("Error", "uploads are disabled (no admin token configured)"),
+                    "409": _json("Error", "too many files with this name"),
+                    "413": _json("Error", f"larger than {settings.server.max_upload_mb:g} MB"),
+                },
+            }},
+            "/api/status": {"get": {
+                "tags": ["api"], "operationId": "status", "summary": "Index status, failed files, recent receipts",
+                "responses": {"200": _json("Status", "the status"),
+                              "503": _json("Status", "the index cannot be opened: ok false, error, status 503 "
+                                                     "and what is known (last sync, failed files, receipts)")},
+            }},
+            "/api/openapi.json": {"get": {
+                "tags": ["api"], "operationId": "openapi", "summary": "This description",
+                "responses": {"200": {"description": "OpenAPI 3.0 document",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }},
+            "/healthz": {"get": {
+                "tags": ["api"], "operationId": "health", "summary": "Whether the index opens",
+                "responses": {"200": _json("Health", "the index opens"), "503": unavailable},
+            }},
+            "/": {"get": {"tags": ["pages"], "operationId": "home", "summary": "Search page",
+                          "responses": {"200": _html("the search page"), "503": _html("index unavailable")}}},
+            "/search": {"get": {
+                "tags": ["pages"], "operationId": "searchPage", "summary": "Results page (the API's parameters)",
+                "parameters": search_params,
+                "responses": {"200": _html("results"), "400": _html("a parameter the caller can fix"),
+                              "503": _html("index unavailable")},
+            }},
+            "/documents/{id}": {"get": {
+                "tags": ["pages"], "operationId": "documentPage", "summary": "Document view",
+                "parameters": [id_param, q_param],
+                "responses": {"200": _html("the report"), "404": _html("unknown id"), "503": _html("index unavailable")},
+            }},
+            "/documents/{id}/raw": {"get": {
+                "tags": ["pages"], "operationId": "documentRaw", "summary": "The original file (attachment)",
+                "parameters": [id_param],
+                "responses": {
+                    "200": {"description": "the original file", "content": {
+                        "text/plain": {"schema": STR}, "text/markdown": {"schema": STR},
+                        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                    "404": _html("unknown id, or the file is gone"), "503": _html("index unavailable")},
+            }},
+            "/status": {"get": {"tags": ["pages"], "operationId": "statusPage", "summary": "Status page",
+                                "responses": {"200": _html("status")}}},
+            "/opensearch.xml": {"get": {
+                "tags": ["pages"], "operationId": "opensearch", "summary": "OpenSearch description",
+                "responses": {"200": {"description": "OpenSearch description document", "content": {
+                    "application/opensearchdescription+xml": {"schema": STR}}}},
+            }},
+        },
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
+                                               "description": "[server].admin_token or ARCHIVE_ADMIN_TOKEN"}},
+        },
+    }

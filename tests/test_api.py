@@ -1,0 +1,514 @@
+"""The JSON API through Flask's test client, over a real index of the sample reports."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES, make_settings
+from indexer.indexing import Indexer
+from server import create_app
+from server.uploads import safe_file_name
+
+TOKEN = "s3cret-token"
+R1 = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
+WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
+PUYIN = "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"
+HUAAN = "DeepSeek取得AI模型性能和成本的双重突破.txt"
+DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
+ALL = {R1, WEEKLY, PUYIN, HUAAN, DONGGUAN}
+ERROR_KEYS = {"ok", "error", "status"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Settings of a real index over a copy of the five samples, shared by the read-only tests."""
+    tmp = tmp_path_factory.mktemp("api")
+    root = tmp / "archive"
+    shutil.copytree(SAMPLES, root)
+    settings = make_settings(tmp, root)
+    Indexer(settings).build()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(built):
+    return create_app(built).test_client()
+
+
+def search(client, **params):
+    answer = client.get("/api/search", query_string=params)
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def ids_by_path(client) -> dict[str, str]:
+    return {hit["path"]: hit["id"] for hit in search(client, q="DeepSeek", size=10)["hits"]}
+
+
+def assert_error(answer, status: int) -> dict:
+    assert answer.status_code == status, answer.data[:300]
+    assert answer.mimetype == "application/json"
+    assert set(answer.json) == ERROR_KEYS
+    assert answer.json["ok"] is False and answer.json["status"] == status
+    assert answer.json["error"] and "Traceback" not in answer.json["error"]
+    return answer.json
+
+
+# -- search -------------------------------------------------------------------------------
+
+def test_search_answer_has_the_contract_shape(client):
+    answer = search(client, q="模型")
+    assert set(answer) >= {"ok", "query", "parsed", "total", "page", "size", "sort", "took_ms", "hits", "facets"}
+    assert answer["ok"] is True and answer["query"] == "模型"
+    assert (answer["page"], answer["size"], answer["sort"]) == (1, 10, "relevance")
+    assert answer["took_ms"] >= 0
+    assert set(answer["parsed"]) == {"terms", "phrases", "excluded", "any_of", "filters", "segmentation", "notes"}
+    assert set(answer["facets"]) == {"broker", "industry", "rating"}
+    for hit in answer["hits"]:
+        assert set(hit) >= {"id", "title", "date", "broker", "industry", "rating", "path", "score", "snippets"}
+        assert any("<mark>模型</mark>" in s for s in hit["snippets"])
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("模型", ALL),                                  # inside 大模型 too
+    ('"横空出世"', {R1, WEEKLY}),                   # exact phrase
+    ("横空出世", {R1, WEEKLY}),
+    ("DeepSeek", ALL),                              # Latin: case-insensitive (Deepseek)
+    ("ＤｅｅｐＳｅｅｋ", ALL),                        # and width-insensitive
+    ('"智能车产"', {R1}),                            # a phrase across word boundaries
+    ("title:模型", {PUYIN, HUAAN}),
+    ("broker:开源证券", {R1, WEEKLY}),
+    ("NVDA", {PUYIN}),
+    ('"这句话不在任何报告里"', set()),
+])
+def test_search_finds_the_expected_reports(client, q, expected):
+    answer = search(client, q=q, size=10)
+    assert {hit["path"] for hit in answer["hits"]} == expected
+    assert answer["total"] == len(expected)
+
+
+def test_search_segments_chinese_and_reports_it(client):
+    answer = search(client, q="智能车")
+    assert R1 in {hit["path"] for hit in answer["hits"]}
+    assert answer["parsed"]["segmentation"] == "智能 / 车"
+    assert search(client, q='"横空出世"')["parsed"]["phrases"] == ["横空出世"]
+
+
+def test_phrase_is_marked_as_one_whole(client):
+    hit = next(h for h in search(client, q='"智能车产"')["hits"])
+    assert any("<mark>智能车产</mark>" in s for s in hit["snippets"])
+
+
+def test_facet_filter_changes_counts(client):
+    everything = search(client, q="DeepSeek")
+    brokers = dict(everything["facets"]["broker"])
+    assert brokers["开源证券"] == 2 and sum(brokers.values()) == everything["total"] == 5
+    filtered = search(client, q="DeepSeek", broker="开源证券")
+    assert filtered["total"] == 2
+    assert {hit["broker"] for hit in filtered["hits"]} == {"开源证券"}
+    assert filtered["facets"]["broker"] == [["开源证券", 2]]
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("broker", "东莞证券", {DONGGUAN}),
+    ("industry", "汽车", {R1}),
+    ("rating", "超配", {DONGGUAN}),
+    ("broker", "不存在的券商", set()),
+])
+def test_each_filter_selects_its_reports(client, name, value, expected):
+    answer = search(client, q="DeepSeek", **{name: value})
+    assert {hit["path"] for hit in answer["hits"]} == expected
+
+
+def test_date_range_filters_inclusively(client):
+    answer = search(client, q="DeepSeek", **{"from": "2025-02-04", "to": "2025-02-04"})
+    assert answer["total"] >= 1
+    assert {hit["date"] for hit in answer["hits"]} == {"2025-02-04"}
+    later = search(client, q="DeepSeek", **{"from": "2025-02-05"})
+    assert all(hit["date"] >= "2025-02-05" for hit in later["hits"])
+    assert WEEKLY in {hit["path"] for hit in later["hits"]}
+
+
+def test_sort_by_date_is_newest_first_with_undated_last(client):
+    answer = search(client, q="DeepSeek", sort="date", size=10)
+    assert answer["sort"] == "date"
+    dates = [hit["date"] for hit in answer["hits"]]
+    dated = [d for d in dates if d]
+    assert dated == sorted(dated, reverse=True)
+    assert dates == dated + [""] * (len(dates) - len(dated))
+
+
+def test_pages_partition_the_results(client):
+    pages = [search(client, q="模型", size=2, page=p) for p in (1, 2, 3)]
+    seen = [hit["id"] for answer in pages for hit in answer["hits"]]
+    assert [len(a["hits"]) for a in pages] == [2, 2, 1]
+    assert len(set(seen)) == 5
+    assert all(a["total"] == 5 for a in pages)
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"q": ""}, "empty"),
+    ({"q": "   "}, "empty"),
+    ({}, "empty"),
+    ({"q": "模" * 501}, "at most 500"),
+    ({"q": "模型", "page": "9"}, "beyond the last page"),
+    ({"q": "模型", "page": "0"}, "page"),
+    ({"q": "模型", "page": "abc"}, "page"),
+    ({"q": "模型", "size": "101"}, "size"),
+    ({"q": "模型", "size": "0"}, "size"),
+    ({"q": "模型", "size": "-3"}, "size"),
+    ({"q": "模型", "sort": "popularity"}, "sort"),
+    ({"q": "模型", "from": "2025-13-01"}, "from"),
+    ({"q": "模型", "to": "yesterday"}, "to"),
+    ({"q": "模型", "from": "2025-03-01", "to": "2025-01-01"}, "after"),
+    ({"q": "模型", "indexed_from": "soon"}, "indexed_from"),
+    ({"q": " ".join(f"词{i}" for i in range(40))}, "at most"),
+])
+def test_search_errors_are_400_envelopes(client, params, fragment):
+    error = assert_error(client.get("/api/search", query_string=params), 400)
+    assert fragment in error["error"]
+
+
+def test_malformed_query_degrades_and_says_so(client):
+    answer = search(client, q='"横空出世')
+    assert answer["total"] >= 2
+    assert answer["parsed"]["notes"]
+
+
+# -- documents ----------------------------------------------------------------------------
+
+def test_document_has_metadata_and_cleaned_text(client):
+    report_id = ids_by_path(client)[DONGGUAN]
+    answer = client.get(f"/api/documents/{report_id}")
+    assert answer.status_code == 200
+    doc = answer.json
+    assert doc["ok"] is True and doc["id"] == report_id and doc["path"] == DONGGUAN
+    assert doc["broker"] == "东莞证券" and doc["date"] == "2025-02-04" and doc["kind"] == "txt"
+    assert {"title", "industry", "rating", "rating_action", "analysts", "stock_codes", "paths", "size",
+            "content_hash", "added_at", "indexed_at", "text", "body_len"} <= set(doc)
+    assert all(set(a) == {"name", "sac"} for a in doc["analysts"])
+    assert 0 < doc["body_len"] <= len(doc["text"])
+
+
+@pytest.mark.parametrize("report_id", ["000000000000", "nope", "x" * 64, "x" * 65, "%E6%A8%A1"])
+def test_unknown_document_is_404(client, report_id):
+    assert_error(client.get(f"/api/documents/{report_id}"), 404)
+
+
+@pytest.mark.parametrize("url", ["/api/documents/../../etc/passwd", "/api/nowhere", "/api/documents/a/b"])
+def test_unknown_api_paths_are_404_envelopes(client, url):
+    assert_error(client.get(url), 404)
+
+
+def test_wrong_method_is_a_405_envelope(client):
+    error = assert_error(client.delete("/api/search"), 405)
+    assert error["status"] == 405
+
+
+# -- status, health, description ----------------------------------------------------------
+
+def test_status_reports_counts_and_receipts(client):
+    answer = client.get("/api/status")
+    assert answer.status_code == 200
+    status = answer.json
+    assert status["ok"] is True and status["documents"] == 5
+    assert status["failed"] == [] and status["generation"] is not None and status["last_sync"]
+    assert {r["path"] for r in status["recent"]} == ALL
+
+
+def test_healthz_counts_documents(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json == {"ok": True, "documents": 5}
+
+
+@pytest.mark.parametrize("url", ["/api/search?q=模型", "/api/documents/000000000000", "/healthz"])
+def test_missing_index_is_503(settings_factory, url):
+    app = create_app(settings_factory())
+    error = assert_error(app.test_client().get(url), 503)
+    assert "index" in error["error"]
+
+
+def test_healthz_of_an_empty_archive_is_ok(settings_factory):
+    settings = settings_factory()
+    Indexer(settings).build()
+    answer = create_app(settings).test_client().get("/healthz")
+    assert (answer.status_code, answer.json) == (200, {"ok": True, "documents": 0})
+
+
+def test_search_over_an_empty_archive_finds_nothing(settings_factory):
+    settings = settings_factory()
+    Indexer(settings).build()
+    answer = create_app(settings).test_client().get("/api/search", query_string={"q": "模型"})
+    assert answer.status_code == 200 and answer.json["total"] == 0
+
+
+def test_status_without_index_is_503_and_says_why(settings_factory):
+    answer = create_app(settings_factory()).test_client().get("/api/status")
+    assert answer.status_code == 503
+    assert answer.json["ok"] is False and answer.json["status"] == 503 and "no index" in answer.json["error"]
+
+
+def test_openapi_describes_every_endpoint_and_parameter(client):
+    answer = client.get("/api/openapi.json")
+    assert answer.status_code == 200
+    spec = answer.json
+    assert spec["openapi"].startswith("3.0")
+    assert {"/api/search", "/api/documents/{id}", "/api/documents", "/api/status", "/healthz",
+            "/search", "/documents/{id}", "/documents/{id}/raw"} <= set(spec["paths"])
+    params = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert {"q", "page", "size", "sort", "broker", "industry", "rating", "from", "to"} <= params
+    upload = spec["paths"]["/api/documents"]["post"]["responses"]
+    assert {"200", "202", "400", "401", "403", "413"} <= set(upload)
+
+
+def test_api_answers_carry_the_security_headers(client):
+    for url in ("/api/search?q=模型", "/api/search", "/api/status", "/api/openapi.json", "/healthz"):
+        answer = client.get(url)
+        assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_unexpected_errors_are_500_envelopes_without_traceback(built, caplog):
+    app = create_app(built)
+
+    @app.get("/api/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    answer = app.test_client().get("/api/boom")
+    error = assert_error(answer, 500)
+    assert "secret internals" not in error["error"]
+    assert "RuntimeError: secret internals" in caplog.text     # logged with its traceback
+
+
+# -- uploads ------------------------------------------------------------------------------
+
+@pytest.fixture
+def upload_app(settings_factory):
+    """An app with uploads enabled (1 MB limit), an empty archive and no watcher."""
+    settings = settings_factory(server={"admin_token": TOKEN, "max_upload_mb": 1})
+    app = create_app(settings)
+    app.config["UPLOAD_RECEIPT_WAIT_SECONDS"] = 0.2
+    return app
+
+
+def post_file(app, name: str, content: bytes, token: str | None = TOKEN, field: str = "file"):
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return app.test_client().post("/api/documents", headers=headers,
+                                  data={field: (io.BytesIO(content), name)}, content_type="multipart/form-data")
+
+
+def archive_files(app) -> dict[str, bytes]:
+    root = Path(app.config["ARCHIVE_SETTINGS"].archive.root)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_upload_is_saved_and_queued(upload_app):
+    answer = post_file(upload_app, "新研报：算力专题.md", "# 算力\n\n国产算力加速。".encode())
+    assert answer.status_code == 202
+    assert answer.json == {"ok": True, "receipt": {"path": "新研报：算力专题.md", "status": "queued"}}
+    assert archive_files(upload_app) == {"新研报：算力专题.md": "# 算力\n\n国产算力加速。".encode()}
+
+
+@pytest.mark.parametrize("token_configured, token, status, fragment", [
+    (False, TOKEN, 403, "uploads are disabled"),
+    (False, None, 403, "uploads are disabled"),
+    (True, None, 401, "token"),
+    (True, "wrong", 401, "token"),
+    (True, "", 401, "token"),
+    (True, TOKEN + "x", 401, "token"),
+])
+def test_upload_needs_the_admin_token(settings_factory, token_configured, token, status, fragment):
+    settings = settings_factory(server={"admin_token": TOKEN if token_configured else ""})
+    answer = post_file(create_app(settings), "a.txt", "正文".encode(), token=token)
+    error = assert_error(answer, status)
+    assert fragment in error["error"]
+    if status == 401:
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    assert not list(Path(settings.archive.root).iterdir())
+
+
+def test_upload_with_basic_auth_is_refused(upload_app):
+    answer = upload_app.test_client().post("/api/documents", headers={"Authorization": f"Basic {TOKEN}"},
+                                           data={"file": (io.BytesIO(b"x"), "a.txt")})
+    assert_error(answer, 401)
+
+
+@pytest.mark.parametrize("size", [1024 * 1024 + 1, 3 * 1024 * 1024])
+def test_upload_over_the_limit_is_413(upload_app, size):
+    error = assert_error(post_file(upload_app, "大文件.txt", b"a" * size), 413)
+    assert "1 MB" in error["error"]
+    assert archive_files(upload_app) == {}
+
+
+@pytest.mark.parametrize("name, content, fragment", [
+    ("报告.docx", b"PK", "unsupported file type"),
+    ("报告.exe", b"MZ", "unsupported file type"),
+    ("没有后缀", b"text", "unsupported file type"),
+    ("报告.txt", b"", "empty"),
+])
+def test_upload_of_a_bad_file_is_400(upload_app, name, content, fragment):
+    error = assert_error(post_file(upload_app, name, content), 400)
+    assert fragment in error["error"]
+    assert archive_files(upload_app) == {}
+
+
+def test_upload_without_the_file_field_is_400(upload_app):
+    assert_error(post_file(upload_app, "a.txt", b"x", field="document"), 400)
+
+
+@pytest.mark.parametrize("name, saved", [
+    ("../../evil.md", "evil.md"),
+    ("/etc/passwd.txt", "passwd.txt"),
+    ("...hidden.md", "hidden.md"),
+    ("研报\x00\x1b[31m\u202e名称.pdf", "研报[31m名称.pdf"),
+    ("  开源证券：周报  .TXT", "开源证券：周报.txt"),
+    ("a<b>c?.md", "a_b_c_.md"),
+])
+def test_upload_name_is_made_safe(upload_app, name, saved):
+    answer = post_file(upload_app, name, b"%PDF-1.4 text" if saved.endswith(".pdf") else "正文".encode())
+    assert answer.status_code == 202, answer.json
+    assert answer.json["receipt"]["path"] == saved
+    assert list(archive_files(upload_app)) == [saved]
+
+
+@pytest.mark.parametrize("name, saved", [
+    ("..\\..\\windows\\evil.txt", "evil.txt"),     # (a test client cannot send backslashes)
+    ("C:\\Users\\张三\\研报.PDF", "研报.pdf"),
+    ("./.././报告.markdown", "报告.markdown"),
+    ("..md", "upload.md"),
+    ("研\u2028报.txt", "研报.txt"),
+    ("研\t\t报.txt", "研 报.txt"),
+])
+def test_safe_file_name(name, saved):
+    assert safe_file_name(name) == saved
+
+
+def test_long_upload_names_are_cut_to_150_characters():
+    name = safe_file_name("研" * 400 + ".md")
+    assert len(name) <= 150 and name.endswith(".md") and name.startswith("研研")
+
+
+def test_a_different_file_under_the_same_name_gets_a_number(upload_app):
+    first = post_file(upload_app, "周报.md", "第一版".encode())
+    second = post_file(upload_app, "周报.md", "第二版".encode())
+    third = post_file(upload_app, "周报.md", "第三版".encode())
+    again = post_file(upload_app, "周报.md", "第一版".encode())
+    assert [a.json["receipt"]["path"] for a in (first, second, third, again)] == \
+        ["周报.md", "周报 (2).md", "周报 (3).md", "周报.md"]
+    assert archive_files(upload_app) == {"周报.md": "第一版".encode(), "周报 (2).md": "第二版".encode(),
+                                         "周报 (3).md": "第三版".encode()}
+
+
+def test_upload_answers_with_the_watchers_receipt_when_it_comes_in_time(settings_factory):
+    settings = settings_factory(server={"admin_token": TOKEN})
+    Indexer(settings).build()
+    app = create_app(settings)
+    root = Path(settings.archive.root)
+    stop = threading.Event()
+
+    def watcher_stand_in():
+        # The real watcher is another process; here one thread syncs once the file appears.
+        while not stop.is_set():
+            if (root / "算力周报.txt").exists():
+                Indexer(settings).sync()
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watcher_stand_in)
+    thread.start()
+    try:
+        answer = post_file(app, "算力周报.txt", "国产算力加速，智算中心建设提速。".encode())
+    finally:
+        stop.set()
+        thread.join()
+    assert answer.status_code == 200, answer.json
+    receipt = answer.json["receipt"]
+    assert receipt["path"] == "算力周报.txt" and receipt["status"] == "indexed" and receipt["id"]
+    found = app.test_client().get("/api/search", query_string={"q": "智算中心"}).json
+    assert [hit["path"] for hit in found["hits"]] == ["算力周报.txt"]
+
+
+def test_raw_query_bytes_that_are_not_utf8_are_a_400(client):
+    gbk = "q=模型".encode("gb18030").decode("latin-1")          # as a WSGI server passes raw bytes on
+    error = assert_error(client.get("/api/search", environ_overrides={"QUERY_STRING": gbk}), 400)
+    assert "UTF-8" in error["error"]
+
+
+# -- python -m server -----------------------------------------------------------------------
+
+def dev_server_query(raw: bytes) -> str:
+    """QUERY_STRING as Werkzeug's development server builds it from raw bytes in the request line."""
+    return raw.decode("latin-1").encode("utf-8").decode("latin-1")
+
+
+def test_raw_utf8_queries_are_repaired_for_the_development_server(built):
+    from server.__main__ import RawUtf8Query
+
+    app = create_app(built)
+    app.wsgi_app = RawUtf8Query(app.wsgi_app)
+    client = app.test_client()
+    repaired = client.get("/api/search", environ_overrides={"QUERY_STRING": dev_server_query("q=横空出世".encode())})
+    assert repaired.status_code == 200 and repaired.json["total"] == 2 and repaired.json["query"] == "横空出世"
+    truncated = dev_server_query("q=固态电池".encode()[:-1])   # http.server drops a final 0xA0 byte
+    error = assert_error(client.get("/api/search", environ_overrides={"QUERY_STRING": truncated}), 400)
+    assert "--data-urlencode" in error["error"]
+    assert client.get("/api/search", query_string={"q": "横空出世"}).json["total"] == 2
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    shutil.copytree(SAMPLES, tmp_path / "archive")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "config.toml"
+    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\n'
+                      f'[server]\nhost = "127.0.0.1"\nport = {port}\n', encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    process = subprocess.Popen([sys.executable, "-m", "server", "--config", str(config)], env=environ,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        health, deadline = None, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    health = json.load(answer)
+                    break
+            except (urllib.error.URLError, ConnectionError):   # not listening yet, or 503 while building
+                time.sleep(0.2)
+        assert health == {"ok": True, "documents": 5}
+        watchers = child_pids(process.pid)
+        assert len(watchers) == 1
+        assert "watch" in Path(f"/proc/{watchers[0]}/cmdline").read_bytes().decode().split("\0")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    assert not Path(f"/proc/{watchers[0]}").exists()

@@ -1,0 +1,510 @@
+"""The HTML pages through Flask's test client: search, results, document view, raw files, status, safety."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from conftest import SAMPLES, make_settings
+from indexer.indexing import Indexer
+from indexer.normalize import fold
+from server import create_app
+
+R1 = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
+WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
+DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
+HOSTILE_TEXT = ('研报标题<script>alert(1)</script>\n\n恶意内容<img src=x onerror="window.__xss=1">测试正文。'
+                '<a href="javascript:alert(1)">链接</a> <b onmouseover="alert(1)">粗体</b>\n')
+HOSTILE_MD = ('---\ntitle: "<script>alert(1)</script>标题"\nbroker: "<img src=x onerror=alert(1)>证券"\n---\n\n'
+              '# 恶意<script>alert(1)</script>报告\n\n正文<img src=x onerror="window.__xss=1">测试。\n\n'
+              '[点我](javascript:alert(1)) <iframe src="https://example.com"></iframe>\n\n'
+              '<div onclick="alert(1)" style="color:red">样式</div>\n')
+
+
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, and the page's visible text."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def find(self, tag: str, **attrs) -> list[dict]:
+        return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+    def with_class(self, tag: str, css: str) -> list[dict]:
+        return [a for t, a in self.tags if t == tag and css in (a.get("class") or "").split()]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("html")
+    root = tmp / "archive"
+    shutil.copytree(SAMPLES, root)
+    settings = make_settings(tmp, root)
+    Indexer(settings).build()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(built):
+    return create_app(built).test_client()
+
+
+def get_page(client, url, status=200, **params):
+    answer = client.get(url, query_string=params or None)
+    assert answer.status_code == status, answer.data[:500].decode("utf-8", "replace")
+    assert answer.mimetype == "text/html"
+    page = answer.data.decode("utf-8")
+    assert "Traceback" not in page
+    return page
+
+
+def report_ids(client) -> dict[str, str]:
+    hits = client.get("/api/search", query_string={"q": "DeepSeek", "size": 10}).json["hits"]
+    return {hit["path"]: hit["id"] for hit in hits}
+
+
+def result_count(page: str) -> int:
+    return int(re.search(r"共 <strong>(\d+)</strong> 条结果", page).group(1))
+
+
+def hit_links(page: str) -> list[str]:
+    return re.findall(r'<h2 class="hit-title"><a href="([^"]+)">', page)
+
+
+# -- search page ----------------------------------------------------------------------------
+
+def test_home_page_has_the_search_box_help_and_newest_reports(client):
+    page = get_page(client, "/")
+    elements = Elements(page)
+    assert elements.find("form", action="/search")
+    assert elements.find("input", name="q")
+    assert elements.find("link", rel="search", type="application/opensearchdescription+xml", href="/opensearch.xml")
+    assert "检索语法" in page and "5 篇研报" in page
+    assert len(hit_links(page)) == 5
+    assert "开源证券" in page
+
+
+@pytest.mark.parametrize("url", ["/search", "/search?q=", "/search?q=%20%20"])
+def test_search_without_a_query_shows_the_start_page(client, url):
+    page = get_page(client, url)
+    assert "检索语法" in page
+
+
+@pytest.mark.parametrize("q, count, marked", [
+    ("模型", 5, "<mark>模型</mark>"),
+    ('"横空出世"', 2, "<mark>横空出世</mark>"),
+    ("DeepSeek", 5, "<mark>DeepSeek</mark>"),
+    ("智能车", 3, "<mark>智能</mark>"),
+])
+def test_results_show_count_time_snippets_and_keep_the_query(client, q, count, marked):
+    page = get_page(client, "/search", q=q)
+    elements = Elements(page)
+    assert result_count(page) == count
+    assert re.search(r"用时 (&lt;1|\d+) 毫秒", page)
+    assert marked in page
+    assert elements.find("input", name="q", value=q)
+    assert len(hit_links(page)) == count
+    assert all(f"q={quote(q, safe='')}" in link or "q=" in link for link in hit_links(page))
+
+
+def test_results_show_title_broker_date_and_rating(client):
+    page = get_page(client, "/search", q="智能车产业")
+    assert "DeepSeek-R1横空出世，智能车产业升级加速" in page
+    assert '<span class="tag tag-broker">开源证券</span>' in page
+    assert '<time datetime="2025-02-04">2025-02-04</time>' in page
+    assert '<span class="tag tag-rating">看好</span>' in page
+
+
+def test_segmentation_is_shown_in_one_quiet_line(client):
+    page = get_page(client, "/search", q="智能车")
+    assert re.search(r'<p class="understood">\s*分词：<span class="seg">智能 / 车</span>', page)
+
+
+def test_clicking_a_broker_facet_filters_and_changes_the_count(client):
+    page = get_page(client, "/search", q="DeepSeek")
+    assert result_count(page) == 5
+    link = re.search(r'<a href="([^"]+)"><span class="facet-value">开源证券</span><span class="count">2</span>', page)
+    assert link
+    href = link.group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(href).query) == {"q": ["DeepSeek"], "broker": ["开源证券"]}
+    filtered = get_page(client, href)
+    assert result_count(filtered) == 2
+    assert '<li class="active">' in filtered
+    assert "去掉这个筛选" in filtered
+
+
+def test_date_range_form_keeps_the_other_state(client):
+    page = get_page(client, "/search", q="DeepSeek", broker="开源证券", sort="date")
+    form = re.search(r'<form class="daterange".*?</form>', page, re.S).group(0)
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    assert hidden == {"q": "DeepSeek", "broker": "开源证券", "sort": "date"}
+    ranged = get_page(client, "/search", q="DeepSeek", **{"from": "2025-02-05", "to": "2025-12-31"})
+    assert result_count(ranged) == 1
+    assert 'value="2025-02-05"' in ranged
+
+
+def test_sort_switches_between_relevance_and_date(client):
+    page = get_page(client, "/search", q="DeepSeek")
+    assert '<strong aria-current="true">相关度</strong>' in page
+    by_date = get_page(client, "/search", q="DeepSeek", sort="date")
+    assert '<strong aria-current="true">日期</strong>' in by_date
+    dates = re.findall(r'<time datetime="([^"]+)">', by_date)
+    assert dates == sorted(dates, reverse=True) and dates
+
+
+def test_pagination_moves_through_the_results(client):
+    first = get_page(client, "/search", q="模型", size=2)
+    assert re.search(r'<strong aria-current="page">1</strong>', first)
+    next_link = re.search(r'<a rel="next" href="([^"]+)">', first).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(next_link).query) == {"q": ["模型"], "size": ["2"], "page": ["2"]}
+    second = get_page(client, next_link)
+    assert re.search(r'<strong aria-current="page">2</strong>', second)
+    assert set(hit_links(first)).isdisjoint(hit_links(second))
+    last = get_page(client, "/search", q="模型", size=2, page=3)
+    assert len(hit_links(last)) == 1 and '<span class="disabled">下一页 ›</span>' in last
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"q": "模型", "page": "9"}, "第 9 页超出了范围"),
+    ({"q": "模型", "size": "101"}, "每页条数须在 1 到 100 之间"),
+    ({"q": "模型", "size": "x"}, "须为整数"),
+    ({"q": "模型", "from": "2025-02-30"}, "日期格式不对"),
+    ({"q": "模型", "from": "2025-03-01", "to": "2025-01-01"}, "晚于结束日期"),
+    ({"q": "模型", "sort": "hot"}, "排序方式"),
+    ({"q": "模" * 501}, "查询太长"),
+])
+def test_caller_errors_are_friendly_400_pages(client, params, message):
+    page = get_page(client, "/search", 400, **params)
+    assert message in page
+    assert "搜索条件有误" in page and "检索语法" in page
+    assert Elements(page).find("input", name="q", value=params["q"])
+
+
+def test_no_results_suggest_what_to_try(client):
+    page = get_page(client, "/search", q='"完全不存在的短语"', broker="开源证券")
+    assert result_count(page) == 0
+    assert "没有找到" in page and "去掉所有筛选条件" in page and "去掉引号" in page
+
+
+def test_opensearch_description(client):
+    answer = client.get("/opensearch.xml")
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/opensearchdescription+xml"
+    body = answer.data.decode()
+    assert "<ShortName>研报档案</ShortName>" in body
+    assert 'template="http://localhost/search?q={searchTerms}"' in body
+
+
+# -- document view --------------------------------------------------------------------------
+
+def test_document_page_shows_metadata_text_and_download_link(client):
+    report_id = report_ids(client)[DONGGUAN]
+    page = get_page(client, f"/documents/{report_id}")
+    elements = Elements(page)
+    assert "<h1>Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速</h1>" in page
+    for shown in ("东莞证券", "2025-02-04", "超配", "计算机", "罗炜斌", "S0340521020001", DONGGUAN, "入库时间"):
+        assert shown in page
+    assert elements.find("a", href=f"/documents/{report_id}/raw")
+    assert elements.with_class("details", "boilerplate")
+    assert "<mark" not in page and "matchbar" not in page
+
+
+def test_boilerplate_is_collapsed_after_the_body(client):
+    report_id = report_ids(client)[DONGGUAN]
+    page = get_page(client, f"/documents/{report_id}")
+    details = page.index('<details class="boilerplate"')
+    assert page.index("东莞证券研究报告评级体系") > details
+    assert page.index("<h1>") < details
+
+
+def test_arriving_from_a_search_marks_the_matches_with_ids(client):
+    report_id = report_ids(client)[R1]
+    page = get_page(client, f"/documents/{report_id}", q="横空出世 智能车")
+    marks = re.findall(r'<mark class="match" id="m(\d+)">([^<]+)</mark>', page)
+    assert len(marks) >= 3
+    assert [int(n) for n, _ in marks] == list(range(1, len(marks) + 1))
+    assert {fold(text) for _, text in marks} <= {"横空出世", "智能", "车", "智能车"}
+    assert f"共 <strong>{len(marks)}</strong> 处匹配" in page
+    elements = Elements(page)
+    assert elements.find("button", id="next-mark") and elements.find("button", id="prev-mark")
+    assert elements.find("a", href="#m1")
+    back = elements.find("a", href="/search?q=%E6%A8%AA%E7%A9%BA%E5%87%BA%E4%B8%96+%E6%99%BA%E8%83%BD%E8%BD%A6")
+    assert back
+
+
+def test_latin_matches_are_whole_words_and_case_insensitive(client):
+    report_id = report_ids(client)[DONGGUAN]
+    page = get_page(client, f"/documents/{report_id}", q="deepseek")
+    marked = re.findall(r'<mark class="match" id="m\d+">([^<]+)</mark>', page)
+    assert marked and {m.lower() for m in marked} == {"deepseek"}
+
+
+def test_markdown_report_is_rendered_from_its_markdown(client):
+    report_id = report_ids(client)[WEEKLY]
+    page = get_page(client, f"/documents/{report_id}", q="DeepSeek")
+    body = re.search(r'<div class="doc-body markdown">(.*?)</div>', page, re.S).group(1)
+    assert "<p>本周市场表现及要闻" in body
+    assert "sidebar" not in body and "thumbnail" not in body       # the front matter is not text
+    assert "hibor" not in body                                    # portal watermark links are dropped
+    assert '<mark class="match" id="m1">DeepSeek</mark>' in body
+
+
+def test_unknown_document_is_a_friendly_404(client):
+    page = get_page(client, "/documents/000000000000", 404)
+    assert "找不到页面" in page and "回到首页" in page
+
+
+@pytest.mark.parametrize("url", ["/documents/..%2F..%2Fetc%2Fpasswd/raw", "/documents/../../etc/passwd/raw",
+                                 "/documents/000000000000/raw", "/nowhere"])
+def test_paths_never_reach_files(client, url):
+    answer = client.get(url)
+    assert answer.status_code == 404
+    assert b"root:" not in answer.data
+
+
+@pytest.mark.parametrize("path, mime", [
+    (R1, "text/plain; charset=utf-8"),
+    (DONGGUAN, "text/plain; charset=utf-8"),
+    (WEEKLY, "text/markdown; charset=utf-8"),
+])
+def test_raw_serves_the_original_file_with_its_chinese_name(client, built, path, mime):
+    report_id = report_ids(client)[path]
+    answer = client.get(f"/documents/{report_id}/raw")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == mime
+    disposition = answer.headers["Content-Disposition"]
+    assert disposition.startswith("attachment; filename=\"")
+    assert f"filename*=UTF-8''{quote(path, safe='')}" in disposition
+    assert disposition.encode("latin-1")     # the header itself is plain ASCII
+    assert disposition.isascii()
+    assert answer.data == (Path(built.archive.root) / path).read_bytes()
+
+
+def test_raw_of_a_vanished_file_is_404(sample_index):
+    client = create_app(sample_index).test_client()
+    report_id = report_ids(client)[R1]
+    (Path(sample_index.archive.root) / R1).unlink()
+    assert client.get(f"/documents/{report_id}/raw").status_code == 404
+    assert client.get(f"/documents/{report_id}").status_code == 200     # the index still has its text
+
+
+# -- status, health, errors -----------------------------------------------------------------
+
+def test_status_page_lists_counts_failures_and_receipts(sample_index):
+    root = Path(sample_index.archive.root)
+    (root / "坏文件.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    Indexer(sample_index).sync()
+    page = get_page(create_app(sample_index).test_client(), "/status")
+    assert re.search(r'<span class="card-num">5</span><span class="card-label">篇报告</span>', page)
+    assert "坏文件.pdf" in page and "无法读取的文件" in page
+    assert page.count('<span class="receipt receipt-indexed">已入库</span>') == 5
+    assert '<span class="receipt receipt-failed">失败</span>' in page
+
+
+def test_pages_say_the_index_is_being_built(settings_factory):
+    client = create_app(settings_factory()).test_client()
+    for url in ("/", "/search?q=模型", "/documents/abc"):
+        page = get_page(client, url, 503)
+        assert "索引正在建立中" in page
+        assert '<meta http-equiv="refresh" content="5">' in page
+    assert get_page(client, "/status").count("索引暂不可用") == 1
+
+
+def test_unexpected_errors_are_a_friendly_500_page(built, caplog):
+    app = create_app(built)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    page = get_page(app.test_client(), "/boom", 500)
+    assert "服务器内部出错了" in page and "secret internals" not in page
+    assert "RuntimeError: secret internals" in caplog.text
+
+
+@pytest.mark.parametrize("url", ["/", "/search?q=模型", "/search?q=模型&page=99", "/status", "/opensearch.xml",
+                                 "/documents/000000000000", "/static/style.css", "/static/app.js", "/healthz",
+                                 "/nowhere"])
+def test_every_answer_has_the_security_headers(client, url):
+    answer = client.get(url)
+    policy = answer.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'", "base-uri 'none'",
+                      "frame-ancestors 'none'"):
+        assert directive in policy
+    assert "unsafe-inline" not in policy
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_use_only_local_assets_and_no_inline_script(client):
+    report_id = report_ids(client)[R1]
+    for url in ("/", "/search?q=模型", f"/documents/{report_id}?q=模型", "/status"):
+        elements = Elements(get_page(client, url))
+        scripts = elements.find("script")
+        assert scripts and all(s.get("src", "").startswith("/static/") for s in scripts)
+        for tag, attrs in elements.tags:
+            assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+            assert "style" not in attrs, (tag, attrs)
+            if tag in ("link", "img", "script"):
+                assert not re.match(r"(https?:)?//", attrs.get("href") or attrs.get("src") or ""), attrs
+    page = get_page(client, "/")
+    assert page.count("<script") == 1
+
+
+# -- hostile content ------------------------------------------------------------------------
+
+@pytest.fixture
+def hostile(sample_index):
+    """The sample index plus a .txt and a .md report whose text carries script and event-handler markup."""
+    root = Path(sample_index.archive.root)
+    (root / "恶意<script>报告.txt").write_text(HOSTILE_TEXT, encoding="utf-8")
+    (root / "恶意报告.md").write_text(HOSTILE_MD, encoding="utf-8")
+    result = Indexer(sample_index).sync()
+    assert result.count("indexed") == 2, result.receipts
+    return sample_index
+
+
+def assert_harmless(page: str) -> None:
+    elements = Elements(page)
+    assert "<script>alert" not in page
+    assert "<iframe" not in page and "<img" not in page
+    for tag, attrs in elements.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert "style" not in attrs, (tag, attrs)
+        assert not (attrs.get("href") or "").lower().startswith("javascript:"), (tag, attrs)
+        if tag == "script":
+            assert attrs.get("src") == "/static/app.js"
+
+
+def test_hostile_reports_are_escaped_in_results(hostile):
+    client = create_app(hostile).test_client()
+    page = get_page(client, "/search", q="恶意")
+    assert result_count(page) == 2
+    assert_harmless(page)
+    assert "&lt;script&gt;" in page          # the markup is shown as text
+
+
+def test_hostile_reports_are_harmless_in_the_document_view(hostile):
+    client = create_app(hostile).test_client()
+    ids = report_ids_for(client, "恶意")
+    assert len(ids) == 2
+    for report_id in ids:
+        page = get_page(client, f"/documents/{report_id}", q="恶意")
+        assert_harmless(page)
+        assert "<mark" in page
+        assert client.get(f"/documents/{report_id}/raw").status_code == 200
+
+
+def test_hostile_markdown_keeps_its_text_but_loses_its_markup(hostile):
+    client = create_app(hostile).test_client()
+    md_id = next(hit["id"] for hit in client.get("/api/search", query_string={"q": "恶意"}).json["hits"]
+                 if hit["path"] == "恶意报告.md")
+    page = get_page(client, f"/documents/{md_id}")
+    assert "恶意" in page and "样式" in page and "点我" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;标题" in page       # front-matter title, escaped
+    assert_harmless(page)
+
+
+def test_hostile_query_is_escaped_everywhere(client):
+    q = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
+    for url in ("/search", "/documents/" + report_ids(client)[R1]):
+        page = get_page(client, url, q=q)
+        assert_harmless(page)
+        assert "&lt;script&gt;" in page
+
+
+def report_ids_for(client, q: str) -> list[str]:
+    return [hit["id"] for hit in client.get("/api/search", query_string={"q": q}).json["hits"]]
+
+
+# -- other kinds of report -----------------------------------------------------------------
+
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+
+
+def make_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with these lines of Chinese text."""
+    import io
+
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(TTFont("WQY", str(CJK_FONT), subfontIndex=0))
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer)
+    page.setFont("WQY", 12)
+    for row, line in enumerate(lines):
+        page.drawString(50, 750 - 20 * row, line)
+    page.showPage()
+    page.save()
+    return buffer.getvalue()
+
+
+def test_pdf_report_is_shown_as_paragraphs_and_served_as_pdf(sample_index):
+    if not CJK_FONT.exists():
+        pytest.skip(f"{CJK_FONT} is not installed (Debian: fonts-wqy-zenhei)")
+    root = Path(sample_index.archive.root)
+    data = make_pdf(["储能行业周报：固态电池产业化提速。", "本周固态电池板块上涨。", "风险提示：技术进展不及预期。"])
+    (root / "储能周报.pdf").write_bytes(data)
+    Indexer(sample_index).sync()
+    client = create_app(sample_index).test_client()
+    report_id = report_ids_for(client, "固态电池")[0]
+    page = get_page(client, f"/documents/{report_id}", q="固态电池")
+    assert re.search(r'<p[^>]*>本周<mark class="match" id="m\d+">固态电池</mark>板块上涨。</p>', page)
+    raw = client.get(f"/documents/{report_id}/raw")
+    assert raw.headers["Content-Type"] == "application/pdf"
+    assert raw.headers["Content-Disposition"].endswith("filename*=UTF-8''" + quote("储能周报.pdf", safe=""))
+    assert raw.data == data
+
+
+def test_gb18030_report_is_served_with_its_charset(sample_index):
+    root = Path(sample_index.archive.root)
+    text = "国标编码的研报：光伏组件价格企稳，行业出清加速。\n" * 20
+    (root / "光伏周报.txt").write_bytes(text.encode("gb18030"))
+    Indexer(sample_index).sync()
+    client = create_app(sample_index).test_client()
+    report_id = report_ids_for(client, "光伏组件")[0]
+    raw = client.get(f"/documents/{report_id}/raw")
+    assert raw.headers["Content-Type"] == "text/plain; charset=gb18030"
+    assert raw.data.decode("gb18030") == text
+    assert "光伏组件价格企稳" in get_page(client, f"/documents/{report_id}")
+
+
+def test_empty_archive_start_page_says_how_to_add_reports(settings_factory):
+    settings = settings_factory()
+    Indexer(settings).build()
+    page = get_page(create_app(settings).test_client(), "/")
+    assert "档案还是空的" in page
+
+
+def test_markdown_boilerplate_is_collapsed(sample_index):
+    root = Path(sample_index.archive.root)
+    (root / "算力点评.md").write_text(
+        "# 算力点评\n\n国产算力需求旺盛，**智算中心**建设提速。\n\n## 投资建议\n\n关注算力基础设施。\n\n"
+        "## 免责声明\n\n本报告仅供本公司客户使用，不构成投资建议。\n\n## 评级说明\n\n买入：预期涨幅超过 15%。\n",
+        encoding="utf-8")
+    Indexer(sample_index).sync()
+    client = create_app(sample_index).test_client()
+    report_id = report_ids_for(client, "智算中心")[0]
+    page = get_page(client, f"/documents/{report_id}", q="算力")
+    body, boilerplate = page.split('<details class="boilerplate"', 1)
+    assert "<strong>智算中心</strong>" in body and "<h2>投资建议</h2>" in body
+    assert "免责声明" not in body.split('<div class="doc-body markdown">', 1)[1]
+    assert "<h2>免责声明</h2>" in boilerplate and "买入：预期涨幅超过 15%" in boilerplate
