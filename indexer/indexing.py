@@ -66,7 +66,7 @@ def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
     cleaned = clean_report(raw.text, markdown=raw.kind == "md")
     title = meta.title or Path(raw.relpath).stem
     text, body_len = cleaned.text, cleaned.body_len
-    if title not in text[:1000]:
+    if title not in text[:1000].replace("\n", ""):
         # The title (e.g. from front matter) is part of what users search: make it part of the text.
         text, body_len = f"{title}\n{text}", body_len + len(title) + 1
     if not text.strip():
