@@ -22,6 +22,8 @@ LATIN_WORD = re.compile(r"[0-9]+(?:\.[0-9]+)+|[0-9a-z\u00c0-\u024f\u0370-\u03ff\
 _WORDLIKE = re.compile(r"[0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NON_SPACE_RUN = re.compile(r"\S+")
 
+_RANKING_PIECE = re.compile(f"(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|{LATIN_WORD.pattern}")
+
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
 
@@ -51,8 +53,17 @@ def get_jieba() -> jieba.Tokenizer:
 
 
 def ranking_words(folded: str) -> list[str]:
-    """jieba search-mode words of folded text (sub-words of long words included), no punctuation."""
-    return [w for w in get_jieba().cut_for_search(folded) if _WORDLIKE.search(w)]
+    """Words of folded text for ranking: jieba search-mode words of its CJK runs (sub-words
+    of long words included), and Latin words and numbers cut exactly as for matching
+    (jieba alone would cut "2025.8.26ai机器人" into "2025.8" and "26ai")."""
+    cut = get_jieba().cut_for_search
+    words: list[str] = []
+    for piece in _RANKING_PIECE.finditer(folded):
+        if piece.group("cjk"):
+            words.extend(cut(piece.group("cjk")))
+        else:
+            words.append(piece.group())
+    return words
 
 
 def query_words(folded: str) -> list[str]:

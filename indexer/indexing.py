@@ -16,7 +16,7 @@ from indexer.config import Settings
 from indexer.documents import SourceFile, list_archive, read_document
 from indexer.errors import ReadError
 from indexer.metadata import extract_metadata
-from indexer.normalize import clean_report, fold
+from indexer.normalize import clean_inline, clean_report, fold
 from indexer.store import IndexStore, now_iso, writing
 
 RECENT_RECEIPTS = 200
@@ -64,7 +64,7 @@ def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
     raw = read_document(path, root, max_bytes)
     meta = extract_metadata(raw.text, raw.front_matter, path.name)
     cleaned = clean_report(raw.text, markdown=raw.kind == "md")
-    title = meta.title or Path(raw.relpath).stem
+    title = clean_inline(meta.title or Path(raw.relpath).stem)
     text, body_len = cleaned.text, cleaned.body_len
     if title not in text[:1000].replace("\n", ""):
         # The title (e.g. from front matter) is part of what users search: make it part of the text.

@@ -30,6 +30,8 @@ FACETS = ("broker", "industry", "rating")
 FILTER_PREFIXES = ("broker", "industry", "rating")
 SORTS = ("relevance", "date")
 RANK_POOL = 50               # candidates re-ranked with the proximity bonus
+POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
+STOPWORD_SHARE = 0.3         # a word in more than this share of documents adds nothing to ranking
 PROXIMITY_WEIGHT = 0.3
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
 _TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
@@ -295,6 +297,12 @@ class IndexView:
         self.added = self.columns["added_at"]
         self._texts = texts     # content hash -> (folded text, folded title): shared across generations
         self._by_value: dict[str, dict[str, set[int]]] = {}
+        self.files = reader.column_reader("files") if self.live else {}
+        # Newest first as a number: 20250204 for "2025-02-04", -1 for no date (sorts last).
+        self.day = [int(d.replace("-", "")) if d else -1 for d in self.date]
+        self.doc_count = len(self.live)
+        self._postings: dict[tuple[str, str], frozenset[int]] = {}
+        self._postings_size = 0
 
     def docs_with(self, name: str, value: str) -> set[int]:
         """Live documents whose column `name` folds to `value` or contains it."""
@@ -313,11 +321,24 @@ class IndexView:
     def close(self) -> None:
         self.searcher.close()
 
-    def postings(self, fieldname: str, token: str) -> set[int]:
+    def postings(self, fieldname: str, token: str) -> frozenset[int]:
+        """The documents holding a token, kept for this generation while the cache has room."""
+        key = (fieldname, token)
+        docs = self._postings.get(key)
+        if docs is not None:
+            return docs
         try:
-            return set(self.searcher.reader().postings(fieldname, token).all_ids())
+            docs = frozenset(self.searcher.reader().postings(fieldname, token).all_ids())
         except Exception:   # whoosh raises TermNotFound for a term absent from the index
-            return set()
+            docs = frozenset()
+        # Big posting lists (common characters) are the ones worth keeping; bound the total.
+        if len(docs) > 256 and self._postings_size + len(docs) <= POSTINGS_CACHE_IDS:
+            self._postings[key] = docs
+            self._postings_size += len(docs)
+        return docs
+
+    def doc_frequency(self, fieldname: str, token: str) -> int:
+        return self.searcher.reader().doc_frequency(fieldname, token)
 
     def folded(self, docnum: int) -> tuple[str, str]:
         """The folded text and title of a document, cached by content hash."""
@@ -470,7 +491,11 @@ class ArchiveSearcher:
                 words.append(term.text)
             else:
                 words.extend(query_words(term.text.replace(" ", "")) or [term.text])
-        words = list(dict.fromkeys(words))
+        # Words nearly every report holds (的, 发展 in news) cost the most to score and
+        # barely move BM25: leave them to matching.
+        limit = STOPWORD_SHARE * max(view.doc_count, 1)
+        words = [w for w in dict.fromkeys(words) if view.doc_frequency("words", w) <= limit or
+                 view.doc_count < 50]
         scored: dict[int, float] = {}
         if words and docs:
             subqueries = [wq.Term(name, w) for w in words for name in ("words", "title_words")]
@@ -482,13 +507,12 @@ class ArchiveSearcher:
             for docnum, score in pool:
                 text, _ = view.folded(docnum)
                 scored[docnum] = score * (1 + PROXIMITY_WEIGHT * _closeness(text, needles))
-        date = view.date
-        ranked = [(score, date[d] or "", d) for d, score in scored.items()]
-        ranked.sort(key=lambda r: (-r[0], _neg_date(r[1]), r[2]))
+        day = view.day
+        ranked = sorted(scored, key=lambda d: (-scored[d], -day[d], d))
         if len(ranked) < need:
             rest = (d for d in docs if d not in scored)
-            ranked.extend((0.0, date[d] or "", d) for d in heapq.nlargest(need - len(ranked), rest, key=lambda d: (date[d] or "", -d)))
-        return [(score, d) for score, _, d in ranked[:need]]
+            ranked.extend(heapq.nsmallest(need - len(ranked), rest, key=lambda d: (-day[d], d)))
+        return [(scored.get(d, 0.0), d) for d in ranked[:need]]
 
     # -- the search -------------------------------------------------------------------
     def search(self, request: SearchRequest) -> dict:
@@ -508,8 +532,8 @@ class ArchiveSearcher:
                 raise InvalidRequest(f"page {request.page} is beyond the last page ({last}) of {total} results")
             need = start + request.size
             if request.sort == "date":
-                date = view.date
-                top = heapq.nsmallest(need, docs, key=lambda d: (_neg_date(date[d] or ""), d))
+                day = view.day
+                top = heapq.nsmallest(need, docs, key=lambda d: (-day[d], d))
                 page = [(0.0, d) for d in top[start:need]]
             else:
                 page = self._rank(view, query, docs, need)[start:need]
@@ -546,7 +570,7 @@ class ArchiveSearcher:
             "industry": stored.get("industry", ""),
             "rating": stored.get("rating", ""),
             "path": stored["path"],
-            "paths": sorted(view.searcher.reader().column_reader("files")[docnum] or [stored["path"]]),
+            "paths": sorted(view.files[docnum] or [stored["path"]]),
             "score": round(score, 4),
             "snippets": build_snippets(stored["text"], folded, stored["body_len"], needles),
         }
@@ -559,7 +583,7 @@ class ArchiveSearcher:
             if docnum is None:
                 return None
             stored = dict(view.searcher.stored_fields(docnum))
-            files = view.searcher.reader().column_reader("files")[docnum] or {}
+            files = view.files[docnum] or {}
         meta = stored.pop("meta", {}) or {}
         return {
             "id": stored["id"],
@@ -586,11 +610,6 @@ class ArchiveSearcher:
     def document_count(self) -> int:
         view = self.view()
         return len(view.live)
-
-
-def _neg_date(day: str) -> tuple:
-    """Sort key for newest first: an empty date sorts last."""
-    return (0, tuple(-ord(c) for c in day)) if day else (1, ())
 
 
 def _iso(millis: int | None) -> str:

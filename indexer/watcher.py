@@ -2,8 +2,8 @@
 
 Events only enqueue relative paths; one worker thread indexes a file once its size and
 mtime have been stable for `settle_seconds` (and a writer that modified it has closed it),
-commits everything that became ready within `batch_seconds` in one `Indexer.sync`, and
-rescans the whole folder every `rescan_seconds` so that a missed event loses nothing.
+commits everything that became ready within `batch_seconds` in one `Indexer.sync` (a lone
+file at once, without waiting for the window), and rescans the whole folder every `rescan_seconds` so that a missed event loses nothing.
 The worker is the only thread that writes the index and its status file.
 """
 
@@ -33,6 +33,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from indexer.analysis import init_jieba
 from indexer.config import Settings
 from indexer.documents import is_ignored, list_archive
 from indexer.errors import IndexUnavailable
@@ -143,6 +144,9 @@ class ArchiveWatcher:
             self.observer.stop()
             self.observer.join()
             raise
+        # Load jieba now (about 0.5 s) rather than on the first drop: a build ran in worker
+        # processes, and an initial sync with nothing to read never loaded it here.
+        init_jieba(self.indexer.jieba_cache, self.settings.index.user_dict)
         self._next_rescan = time.monotonic() + self.rescan_interval
         self._worker = threading.Thread(target=self._work, name="archive-watcher", daemon=True)
         self._worker.start()
@@ -179,12 +183,6 @@ class ArchiveWatcher:
             if now >= deadline:
                 return False
             time.sleep(0.01)
-
-    @property
-    def queue_length(self) -> int:
-        """Files waiting to be indexed, including the batch being indexed."""
-        with self._lock:
-            return len(self._pending) + len(self._in_flight)
 
     # -- events (observer thread) ---------------------------------------------------------
     def enqueue_event(self, event: FileSystemEvent) -> None:
@@ -301,7 +299,9 @@ class ArchiveWatcher:
             if ready and first_ready is None:
                 first_ready = now
             if first_ready is not None:
-                if now - first_ready >= self.batch_window or len(batch) >= MAX_BATCH:
+                # A lone drop goes at once; while other files are still settling, wait up to
+                # batch_seconds for them so that a burst becomes one commit.
+                if not waiting or now - first_ready >= self.batch_window or len(batch) >= MAX_BATCH:
                     return batch
                 timeout = min(self.poll, first_ready + self.batch_window - now)
             elif now >= self._next_rescan:
@@ -452,7 +452,11 @@ class ArchiveWatcher:
             return
         status = self.store.read_status()
         status["queue"] = queue
-        self.store.write_status(status)
+        try:
+            self.store.write_status(status)
+        except OSError as exc:   # e.g. a full disk: the status lags, the indexing goes on
+            log.warning("could not write the queue length into %s: %s", self.store.status_path, exc)
+            return
         self._published_queue = queue
 
 

@@ -200,6 +200,16 @@ def test_folder_moved_in_whole(archive, tmp_path):
         archive.wait_for(f"标记编号{n:04d}", [[f"二月研报/{name}"]])
 
 
+def test_folder_renamed_inside(archive):
+    for n in (70, 71):
+        archive.write(f"旧目录/{n}.md", report(n))
+    for n in (70, 71):
+        archive.wait_for(f"标记编号{n:04d}", [[f"旧目录/{n}.md"]])
+    os.rename(archive.root / "旧目录", archive.root / "新目录")
+    for n in (70, 71):
+        archive.wait_for(f"标记编号{n:04d}", [[f"新目录/{n}.md"]])
+
+
 def test_folder_deleted_whole(archive):
     for n in range(15, 18):
         archive.write(f"一月研报/子目录{n}/{n}.md", report(n))
@@ -238,9 +248,10 @@ def test_duplicate_content_is_one_hit_listing_both_paths(archive):
     archive.write("原版.md", text)
     archive.write("副本/同一篇.md", text)
     archive.wait_for("标记编号0031", [["副本/同一篇.md", "原版.md"]])
-    receipts = eventually(lambda: {r["path"]: r["status"] for r in archive.status()["recent"]
-                                   if r["path"] in ("原版.md", "副本/同一篇.md")})
-    assert sorted(receipts.values()) == ["duplicate", "indexed"]
+    def receipts():
+        found = {r["path"]: r["status"] for r in archive.status()["recent"] if r["path"] in ("原版.md", "副本/同一篇.md")}
+        return found if len(found) == 2 else None
+    assert sorted(eventually(receipts).values()) == ["duplicate", "indexed"]
     (archive.root / "原版.md").unlink()
     archive.wait_for("标记编号0031", [["副本/同一篇.md"]])
 

@@ -1,0 +1,124 @@
+"""Shared helpers of the search benchmarks: corpus indexes, stored texts, REPORT.md sections."""
+
+from __future__ import annotations
+
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PROJECT = BENCH.parent
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
+
+from bench.corpus import DATA, write_archive  # noqa: E402
+from indexer.config import DEFAULT_CONFIG, load_settings  # noqa: E402
+from indexer.errors import IndexUnavailable  # noqa: E402
+from indexer.normalize import fold  # noqa: E402
+
+REPORT = BENCH / "REPORT.md"
+
+
+def settings_for(name: str):
+    """Settings of the benchmark index of one corpus: bench/data/<name>/{archive,var/index}."""
+    root = DATA / name / "archive"
+    return load_settings(DEFAULT_CONFIG, overrides={
+        "archive": {"root": str(root)},
+        "index": {"dir": str(DATA / name / "var" / "index"), "workers": 2},
+    }, environ={})
+
+
+def ensure_index(name: str, rebuild: bool = False, log=print):
+    """Settings of the corpus's index, built once (again only with rebuild or if unreadable).
+
+    Returns (settings, build_seconds or None when an existing index was reused).
+    """
+    from indexer.indexing import Indexer
+    from indexer.store import IndexStore
+
+    write_archive(name)
+    settings = settings_for(name)
+    store = IndexStore(settings)
+    if not rebuild and store.exists():
+        try:
+            store.open().close()
+            return settings, None
+        except IndexUnavailable as exc:
+            log(f"[{name}] existing index unusable ({exc}); rebuilding")
+    log(f"[{name}] building the index (workers=2) ...")
+    started = time.perf_counter()
+    result = Indexer(settings).build()
+    seconds = time.perf_counter() - started
+    failed = result.count("failed")
+    log(f"[{name}] built {result.documents} documents in {seconds:.1f} s ({failed} failed)")
+    return settings, seconds
+
+
+@dataclass
+class Doc:
+    docnum: int
+    id: str
+    title: str
+    date: str
+    text: str           # cleaned display text (stored field "text")
+    folded: str         # its matching form
+    folded_title: str
+    broker: str = ""
+
+
+def load_docs(searcher) -> tuple[object, list[Doc]]:
+    """The searcher's current view and every live document's stored text, folded once, ordered by id."""
+    view = searcher.view()
+    docs = []
+    for docnum in sorted(view.live):
+        stored = view.searcher.stored_fields(docnum)
+        docs.append(Doc(docnum, stored["id"], stored["title"], stored.get("date", ""),
+                        stored["text"], fold(stored["text"]), fold(stored["title"]), stored.get("broker", "") or ""))
+    docs.sort(key=lambda d: d.id)     # stable across rebuilds (docnums are not)
+    return view, docs
+
+
+def machine() -> str:
+    import os
+    return f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}"
+
+
+def code_version() -> str:
+    """The commit the benchmark ran against, and whether indexer/ had uncommitted changes (read-only git)."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "--no-optional-locks", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--", "indexer"], cwd=PROJECT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown commit"
+    return f"commit {head}" + (" + uncommitted changes in indexer/" if dirty else "")
+
+
+def stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + ", " + code_version()
+
+
+def write_section(title: str, script: str, body: str) -> None:
+    """Replace (or append) the section `## <title> (<script>)` of bench/REPORT.md, others untouched."""
+    heading = f"## {title} ({script})"
+    text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmark report\n\n"
+    section = f"{heading}\n\n{body.strip()}\n\n"
+    pattern = re.compile(rf"^## [^\n]*\({re.escape(script)}\)[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    REPORT.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", "⏎")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
