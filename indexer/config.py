@@ -34,7 +34,7 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
         "threads": (int, 4, "threads per gunicorn worker"),
     },
     "watcher": {
-        "settle_seconds": (float, 0.25, "a file is indexed once its size and mtime were stable this long"),
+        "settle_seconds": (float, 0.15, "a file is indexed once its size and mtime were stable this long"),
         "rescan_seconds": (float, 60.0, "full rescan of the archive folder to catch missed events"),
         "batch_seconds": (float, 0.1, "changes arriving within this window are committed together"),
     },

@@ -165,6 +165,10 @@ class Indexer:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = IndexStore(settings)
+        # The archive's state as of (build, generation): reused by the next sync when
+        # nobody else committed in between, so a drop does not re-read every document.
+        self._state: dict[str, _Doc] | None = None
+        self._state_key: tuple[str, int] | None = None
         self.root = settings.archive.root
         self.max_bytes = int(settings.archive.max_file_mb * 1024 * 1024)
         self.jieba_cache = settings.var_dir / "jieba.cache"
@@ -369,17 +373,44 @@ class Indexer:
         documents = ix.doc_count()
         ix.close()
         self.store.swap_in(build_dir)
+        self._state = None
         self._finish(status, receipts)
         return SyncResult(receipts, documents, True, time.perf_counter() - started)
 
-    def sync(self, paths: Iterable[str] | None = None, progress: bool = False) -> SyncResult:
-        """Bring the index in line with the folder (all of it, or only `paths`, relative)."""
+    def _state_of(self, ix) -> dict[str, _Doc]:
+        key = (str(self.store.live_build()), ix.latest_generation())
+        if self._state is None or self._state_key != key:
+            self._state = self._load_state(ix)
+        self._state_key = None      # until this sync has committed what it changes
+        return self._state
+
+    def merge_segments(self) -> float:
+        """Merge small segments (Whoosh's usual policy); seconds taken."""
+        started = time.perf_counter()
+        ix = self.store.open()
+        try:
+            key_before = (str(self.store.live_build()), ix.latest_generation())
+            with writing(ix, merge=True):
+                pass
+        finally:
+            ix.close()
+        if self._state_key == key_before:
+            ix = self.store.open()
+            self._state_key = (str(self.store.live_build()), ix.latest_generation())
+            ix.close()
+        return time.perf_counter() - started
+
+    def sync(self, paths: Iterable[str] | None = None, progress: bool = False, merge: bool = True) -> SyncResult:
+        """Bring the index in line with the folder (all of it, or only `paths`, relative).
+
+        merge=False commits without merging segments (fast; see `merge_segments`).
+        """
         started = time.perf_counter()
         if not self.store.exists():
             return self.build(progress)
         ix = self.store.open()
         try:
-            state = self._load_state(ix)
+            state = self._state_of(ix)
             status = self.store.read_status()
             if paths is None:
                 listing = {s.relpath: s for s in list_archive(self.root)}
@@ -391,8 +422,13 @@ class Indexer:
                     source = stat_source(self.root, relpath)
                     if source is not None:
                         listing[relpath] = source
-            receipts, committed = self._apply(ix, state, status, listing, considered, progress, {})
-            documents = ix.doc_count() if not committed else self.store.open().doc_count()
+            receipts, committed = self._apply(ix, state, status, listing, considered, progress, {"merge": merge})
+        finally:
+            ix.close()
+        ix = self.store.open()
+        try:
+            documents = ix.doc_count()
+            self._state_key = (str(self.store.live_build()), ix.latest_generation())
         finally:
             ix.close()
         self._finish(status, receipts)

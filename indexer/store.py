@@ -138,8 +138,12 @@ class IndexStore:
 
 
 @contextmanager
-def writing(ix: whoosh_index.Index, **writer_options) -> Iterator:
-    """A Whoosh writer that commits when the block ends and cancels on any error."""
+def writing(ix: whoosh_index.Index, merge: bool = True, **writer_options) -> Iterator:
+    """A Whoosh writer that commits when the block ends and cancels on any error.
+
+    merge=False leaves small segments unmerged: a commit then costs only the new
+    documents (the watcher merges later, when the folder is quiet).
+    """
     deadline = time.monotonic() + WRITE_LOCK_WAIT
     while True:
         try:
@@ -155,4 +159,4 @@ def writing(ix: whoosh_index.Index, **writer_options) -> Iterator:
         writer.cancel()
         raise
     else:
-        writer.commit()
+        writer.commit(merge=merge)

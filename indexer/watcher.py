@@ -53,6 +53,7 @@ BATCH_RETRIES = 1
 # progressively, so its first reports (and a file dropped meanwhile) are searchable in
 # seconds rather than after the whole folder.
 MAX_BATCH = 100
+MERGE_QUIET_SECONDS = 2.0   # merge small segments once no commit happened for this long
 
 
 @dataclass
@@ -126,6 +127,8 @@ class ArchiveWatcher:
         self._worker: threading.Thread | None = None
         self._published_queue: int | None = None
         self._next_rescan = 0.0
+        self._unmerged_since = 0.0     # monotonic time of the first commit not merged yet
+        self._last_commit = 0.0
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> SyncResult:
@@ -310,6 +313,12 @@ class ArchiveWatcher:
                 timeout = self.poll
             else:
                 timeout = self._next_rescan - now
+                if self._unmerged_since:
+                    quiet = now - self._last_commit
+                    if quiet >= MERGE_QUIET_SECONDS:
+                        self._merge()
+                        continue
+                    timeout = min(timeout, MERGE_QUIET_SECONDS - quiet)
             self._wake.wait(max(timeout, 0.001))
         # Stopping: a collected batch is indexed rather than dropped.
         return batch or None
@@ -348,7 +357,7 @@ class ArchiveWatcher:
     def _index_batch(self, batch: dict[str, PendingFile]) -> None:
         paths = sorted(batch)
         try:
-            result = self.indexer.sync(paths)
+            result = self.indexer.sync(paths, merge=False)
         except Exception:
             log.exception("indexing a batch of %d files failed", len(paths))
             self._requeue(batch)
@@ -357,7 +366,25 @@ class ArchiveWatcher:
             with self._lock:
                 self._in_flight = {}
         done = time.monotonic()
+        if result.committed:
+            self._unmerged_since = self._unmerged_since or done
+            self._last_commit = done
         self._record(result, {p: (done - e.first_seen) * 1000 for p, e in batch.items()})
+
+    def _merge(self) -> None:
+        """Merge the small segments that drops left behind, once the folder is quiet.
+
+        Commits during a burst skip Whoosh's merge (which rewrites postings in Python and
+        took 1-9 s on every few drops); many small segments slow searches, so they are
+        merged here instead.
+        """
+        self._unmerged_since = 0.0
+        try:
+            seconds = self.indexer.merge_segments()
+        except Exception:
+            log.exception("merging index segments failed; trying again after the next change")
+            return
+        log.info("merged small index segments (%.0f ms)", seconds * 1000)
 
     def _requeue(self, batch: dict[str, PendingFile]) -> None:
         with self._lock:
@@ -383,7 +410,7 @@ class ArchiveWatcher:
         with self._lock:
             paths = (listed | self._known) - settling
         try:
-            result = self.indexer.sync(sorted(paths))
+            result = self.indexer.sync(sorted(paths), merge=False)
         except Exception:
             log.exception("rescan of %s failed; trying again in %.0f s", self.root, self.rescan_interval)
             return

@@ -173,3 +173,26 @@ def test_parallel_build_writes_one_segment_per_worker(tmp_path, settings_factory
     for i in (0, 33, POOL_THRESHOLD + 5):
         assert find(settings, f'"唯一标记{i:03d}号"')[1]["total"] == 1
     assert not Indexer(settings).sync().receipts      # the state written by workers reads back whole
+
+
+def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_index):
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+
+    def segments():
+        ix = IndexStore(sample_index).open()
+        try:
+            with ix.reader() as reader:
+                return len(reader.leaf_readers()) if reader.is_atomic() is False else 1
+        finally:
+            ix.close()
+
+    for i in range(12):
+        (root / f"drop{i:02d}.md").write_text(f"# 快讯{i}\n\n第{i:02d}号快讯：钠电池装机量提升。\n", encoding="utf-8")
+        assert indexer.sync([f"drop{i:02d}.md"], merge=False).committed
+    before = segments()
+    assert before >= 12
+    indexer.merge_segments()
+    assert segments() < before
+    assert find(sample_index, "钠电池", size=20)[1]["total"] == 12
+    assert not indexer.sync().receipts      # the cached state matches the merged index
