@@ -13,6 +13,13 @@ warnings.filterwarnings("ignore", category=SyntaxWarning)
 from indexer.config import DEFAULT_CONFIG, PROJECT_ROOT, load_settings  # noqa: E402
 
 SAMPLES = PROJECT_ROOT / "samples" / "reports"
+# The five sample reports, by the broker that wrote them.
+KAIYUAN = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
+DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
+WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
+SPDBI = "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"
+HUAAN = "DeepSeek取得AI模型性能和成本的双重突破.txt"
+ALL_SAMPLES = {KAIYUAN, DONGGUAN, WEEKLY, SPDBI, HUAAN}
 SHARED = PROJECT_ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
 
@@ -56,6 +63,18 @@ def sample_index(sample_settings):
     result = Indexer(sample_settings).build()
     assert result.documents == 5
     return sample_settings
+
+
+@pytest.fixture(scope="session")
+def built_samples(tmp_path_factory):
+    """Settings of one real index over a copy of the five samples, shared by read-only tests."""
+    from indexer.indexing import Indexer
+
+    tmp = tmp_path_factory.mktemp("samples")
+    shutil.copytree(SAMPLES, tmp / "archive")
+    settings = make_settings(tmp, tmp / "archive")
+    Indexer(settings).build()
+    return settings
 
 
 @pytest.fixture

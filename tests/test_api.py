@@ -10,30 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, make_settings
+from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY
 from indexer.indexing import Indexer
 from server import create_app
 from server.uploads import safe_file_name
 
 TOKEN = "s3cret-token"
-R1 = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
-WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
-PUYIN = "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"
-HUAAN = "DeepSeek取得AI模型性能和成本的双重突破.txt"
-DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
-ALL = {R1, WEEKLY, PUYIN, HUAAN, DONGGUAN}
 ERROR_KEYS = {"ok", "error", "status"}
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """Settings of a real index over a copy of the five samples, shared by the read-only tests."""
-    tmp = tmp_path_factory.mktemp("api")
-    root = tmp / "archive"
-    shutil.copytree(SAMPLES, root)
-    settings = make_settings(tmp, root)
-    Indexer(settings).build()
-    return settings
+def built(built_samples):
+    return built_samples
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from conftest import SAMPLES, make_settings
 from indexer.indexing import Indexer
 from indexer.normalize import fold
 from server import create_app
@@ -52,13 +50,8 @@ class Elements(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("html")
-    root = tmp / "archive"
-    shutil.copytree(SAMPLES, root)
-    settings = make_settings(tmp, root)
-    Indexer(settings).build()
-    return settings
+def built(built_samples):
+    return built_samples
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import SAMPLES, make_settings
 from indexer.config import DEFAULT_CONFIG, load_settings
-from indexer.indexing import Indexer
 from server import create_app
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from server.openapi import openapi_spec
@@ -24,14 +21,9 @@ SEARCHES = ("/api/search", "/search")
 
 
 @pytest.fixture(scope="module")
-def web_app(tmp_path_factory):
+def web_app(built_samples):
     """The app over a real index of the five sample reports."""
-    tmp = tmp_path_factory.mktemp("schemathesis")
-    root = tmp / "archive"
-    shutil.copytree(SAMPLES, root)
-    archive_settings = make_settings(tmp, root)
-    Indexer(archive_settings).build()
-    return create_app(archive_settings)
+    return create_app(built_samples)
 
 
 def test_served_description_is_the_tested_one(web_app):

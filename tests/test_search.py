@@ -5,19 +5,14 @@ import re
 
 import pytest
 
-from indexer.analysis import latin_words, query_words
+from indexer.analysis import query_words
 from indexer.errors import InvalidRequest, QueryTooLong
 from indexer.indexing import Indexer
 from indexer.normalize import fold, normalize_query_text
-from indexer.search import ArchiveSearcher, SearchRequest, parse_query, parse_request
+from indexer.search import ArchiveSearcher, parse_query, parse_request
 from indexer.snippets import Needle, build_snippets
 
-KAIYUAN = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
-DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
-WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
-SPDBI = "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"
-HUAAN = "DeepSeek取得AI模型性能和成本的双重突破.txt"
-ALL = {KAIYUAN, DONGGUAN, WEEKLY, SPDBI, HUAAN}
+from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN, SPDBI, WEEKLY
 
 
 @pytest.fixture(scope="module")
