@@ -9,13 +9,14 @@ plus a bonus when the query's words stand close together; ties go to the newest 
 from __future__ import annotations
 
 import heapq
+import math
 import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date as Date
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from whoosh import query as wq
 
@@ -24,6 +25,7 @@ from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
 from indexer.normalize import CJK_CHARS, fold, normalize_query_text
 from indexer.snippets import Needle, build_snippets, find_spans
+from indexer.schema import TITLE_BOOST
 from indexer.store import IndexStore
 
 FACETS = ("broker", "industry", "rating")
@@ -31,6 +33,10 @@ FILTER_PREFIXES = ("broker", "industry", "rating")
 SORTS = ("relevance", "date")
 RANK_POOL = 50               # candidates re-ranked with the proximity bonus
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
+# Scoring a matched document from its cached text costs about this many postings walked by
+# Whoosh's scorer: the cheaper of the two is used (a few hundred matches of common words).
+TEXT_SCORING_COST = 3
+BM25_K1, BM25_B = 1.2, 0.75
 STOPWORD_SHARE = 0.3         # a word in more than this share of documents adds nothing to ranking
 PROXIMITY_WEIGHT = 0.3
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
@@ -262,6 +268,14 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
 COLUMNS = ("date", "broker", "industry", "rating", "content_hash", "added_at")
 
 
+class Folded(NamedTuple):
+    """A document's matching forms: text (body, then boilerplate), title, length of the body."""
+
+    text: str
+    title: str
+    body_len: int
+
+
 class IndexView:
     """One generation of the index opened for searching, with its columns in memory.
 
@@ -340,13 +354,13 @@ class IndexView:
     def doc_frequency(self, fieldname: str, token: str) -> int:
         return self.searcher.reader().doc_frequency(fieldname, token)
 
-    def folded(self, docnum: int) -> tuple[str, str]:
-        """The folded text and title of a document, cached by content hash."""
+    def folded(self, docnum: int) -> "Folded":
+        """The folded text, title and body length of a document, cached by content hash."""
         key = self.hash[docnum]
         cached = self._texts.get(key)
         if cached is None:
             stored = self.searcher.stored_fields(docnum)
-            cached = (fold(stored["text"]), fold(stored["title"]))
+            cached = Folded(fold(stored["text"]), fold(stored["title"]), stored["body_len"])
             self._texts[key] = cached
         return cached
 
@@ -367,7 +381,7 @@ def _exact_by_postings(term: Term) -> bool:
 
 
 def _contains(view: IndexView, docnum: int, term: Term) -> bool:
-    text, title = view.folded(docnum)
+    text, title, _ = view.folded(docnum)
     target = title if term.field == "title" else text
     if term.kind == "latin":
         return bool(find_spans(target, [term.needle]))
@@ -498,14 +512,18 @@ class ArchiveSearcher:
                  view.doc_count < 50]
         scored: dict[int, float] = {}
         if words and docs:
-            subqueries = [wq.Term(name, w) for w in words for name in ("words", "title_words")]
-            results = view.searcher.search(wq.Or(subqueries), filter=docs, limit=max(need, RANK_POOL))
-            scored = {hit.docnum: hit.score for hit in results}
+            postings = sum(view.doc_frequency(name, w) for w in words for name in ("words", "title_words"))
+            if len(docs) * len(words) * TEXT_SCORING_COST < postings:
+                scored = _score_by_text(view, words, docs)
+            else:
+                subqueries = [wq.Term(name, w) for w in words for name in ("words", "title_words")]
+                results = view.searcher.search(wq.Or(subqueries), filter=docs, limit=max(need, RANK_POOL))
+                scored = {hit.docnum: hit.score for hit in results}
         needles = [t.needle for t in query.positive_terms() if not t.field]
         if len(needles) > 1:
             pool = heapq.nlargest(RANK_POOL, scored.items(), key=lambda kv: kv[1])
             for docnum, score in pool:
-                text, _ = view.folded(docnum)
+                text = view.folded(docnum).text
                 scored[docnum] = score * (1 + PROXIMITY_WEIGHT * _closeness(text, needles))
         day = view.day
         ranked = sorted(scored, key=lambda d: (-scored[d], -day[d], d))
@@ -561,7 +579,7 @@ class ArchiveSearcher:
 
     def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle]) -> dict:
         stored = view.searcher.stored_fields(docnum)
-        folded, _ = view.folded(docnum)
+        folded = view.folded(docnum).text
         return {
             "id": stored["id"],
             "title": stored["title"],
@@ -610,6 +628,41 @@ class ArchiveSearcher:
     def document_count(self) -> int:
         view = self.view()
         return len(view.live)
+
+
+def _score_by_text(view: IndexView, words: list[str], docs: set[int]) -> dict[int, float]:
+    """BM25F of the query words over the matched documents, counted in their cached texts.
+
+    The same formula as Whoosh's BM25F over the jieba word fields (body length in jieba
+    words, idf from the word's document frequency, title boosted, boilerplate not counted),
+    with a word's frequency counted where its characters appear, as matching does.
+    """
+    reader = view.searcher.reader()
+    count = view.doc_count or 1
+    avg_body = reader.field_length("words") / count or 1.0
+    idf = {w: math.log(1 + (count - df + 0.5) / (df + 0.5))
+           for w in words for df in [max(view.doc_frequency("words", w), 1)]}
+    latin = {w: re.compile(f"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])") for w in words if LATIN_WORD.fullmatch(w)}
+    k1, b = BM25_K1, BM25_B
+    scored: dict[int, float] = {}
+    for docnum in docs:
+        text, title, body_len = view.folded(docnum)
+        norm = k1 * (1 - b + b * reader.doc_field_length(docnum, "words", 1) / avg_body)
+        score = 0.0
+        for word in words:
+            pattern = latin.get(word)
+            if pattern is None:
+                in_body, in_title = text.count(word, 0, body_len), title.count(word)
+            else:
+                in_body = len(pattern.findall(text, 0, body_len))
+                in_title = len(pattern.findall(title))
+            if in_body:
+                score += idf[word] * in_body * (k1 + 1) / (in_body + norm)
+            if in_title:
+                score += TITLE_BOOST * idf[word] * in_title * (k1 + 1) / (in_title + k1)
+        if score:
+            scored[docnum] = score
+    return scored
 
 
 def _iso(millis: int | None) -> str:

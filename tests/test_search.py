@@ -134,14 +134,35 @@ def test_bad_requests_are_refused_with_a_message(searcher, params, message):
         searcher.search(parse_request(params, searcher.settings))
 
 
-def test_ranking_prefers_title_and_close_words(searcher):
+@pytest.fixture(params=["whoosh", "text"])
+def scoring(request, monkeypatch):
+    """Run a test with Whoosh's BM25F scorer and with the scorer over cached texts."""
+    import indexer.search
+
+    monkeypatch.setattr(indexer.search, "TEXT_SCORING_COST", 0 if request.param == "text" else 10**9)
+    return request.param
+
+
+def test_both_scorers_rank_alike(searcher, monkeypatch):
+    import indexer.search
+
+    orders = {}
+    for cost in (0, 10**9):
+        monkeypatch.setattr(indexer.search, "TEXT_SCORING_COST", cost)
+        answer = searcher.search(parse_request({"q": "模型 算力", "size": 5}, searcher.settings))
+        orders[cost] = [hit["path"] for hit in answer["hits"]]
+        assert all(hit["score"] > 0 for hit in answer["hits"])
+    assert orders[0][0] == orders[10**9][0] and set(orders[0]) == set(orders[10**9])
+
+
+def test_ranking_prefers_title_and_close_words(searcher, scoring):
     answer = searcher.search(parse_request({"q": "横空出世"}, searcher.settings))
     assert [hit["path"] for hit in answer["hits"]][0] in {KAIYUAN, WEEKLY}
     answer = searcher.search(parse_request({"q": "端侧 落地"}, searcher.settings))
     assert answer["hits"][0]["path"] == DONGGUAN     # "端侧落地" in its title
 
 
-def test_rating_words_do_not_match_through_boilerplate_first(searcher):
+def test_rating_words_do_not_match_through_boilerplate_first(searcher, scoring):
     answer = searcher.search(parse_request({"q": "买入", "size": 10}, searcher.settings))
     for hit in answer["hits"]:
         assert hit["score"] == 0 or "买入" in hit["snippets"][0]
