@@ -507,16 +507,19 @@ class ArchiveSearcher:
                 words.extend(query_words(term.text.replace(" ", "")) or [term.text])
         # Words nearly every report holds (的, 发展 in news) cost the most to score and
         # barely move BM25: leave them to matching.
+        # In titles every word counts (their postings are short).
         limit = STOPWORD_SHARE * max(view.doc_count, 1)
-        words = [w for w in dict.fromkeys(words) if view.doc_frequency("words", w) <= limit or
-                 view.doc_count < 50]
+        words = list(dict.fromkeys(words))
+        body_words = [w for w in words if view.doc_count < 50 or view.doc_frequency("words", w) <= limit]
         scored: dict[int, float] = {}
         if words and docs:
-            postings = sum(view.doc_frequency(name, w) for w in words for name in ("words", "title_words"))
+            postings = (sum(view.doc_frequency("words", w) for w in body_words)
+                        + sum(view.doc_frequency("title_words", w) for w in words))
             if len(docs) * len(words) * TEXT_SCORING_COST < postings:
-                scored = _score_by_text(view, words, docs)
+                scored = _score_by_text(view, words, body_words, docs)
             else:
-                subqueries = [wq.Term(name, w) for w in words for name in ("words", "title_words")]
+                subqueries = ([wq.Term("words", w) for w in body_words]
+                              + [wq.Term("title_words", w) for w in words])
                 results = view.searcher.search(wq.Or(subqueries), filter=docs, limit=max(need, RANK_POOL))
                 scored = {hit.docnum: hit.score for hit in results}
         needles = [t.needle for t in query.positive_terms() if not t.field]
@@ -630,7 +633,7 @@ class ArchiveSearcher:
         return len(view.live)
 
 
-def _score_by_text(view: IndexView, words: list[str], docs: set[int]) -> dict[int, float]:
+def _score_by_text(view: IndexView, words: list[str], body_words: list[str], docs: set[int]) -> dict[int, float]:
     """BM25F of the query words over the matched documents, counted in their cached texts.
 
     The same formula as Whoosh's BM25F over the jieba word fields (body length in jieba
@@ -642,6 +645,7 @@ def _score_by_text(view: IndexView, words: list[str], docs: set[int]) -> dict[in
     avg_body = reader.field_length("words") / count or 1.0
     idf = {w: math.log(1 + (count - df + 0.5) / (df + 0.5))
            for w in words for df in [max(view.doc_frequency("words", w), 1)]}
+    in_body_too = set(body_words)
     latin = {w: re.compile(f"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])") for w in words if LATIN_WORD.fullmatch(w)}
     k1, b = BM25_K1, BM25_B
     scored: dict[int, float] = {}
@@ -651,10 +655,12 @@ def _score_by_text(view: IndexView, words: list[str], docs: set[int]) -> dict[in
         score = 0.0
         for word in words:
             pattern = latin.get(word)
+            counted = word in in_body_too
             if pattern is None:
-                in_body, in_title = text.count(word, 0, body_len), title.count(word)
+                in_body = text.count(word, 0, body_len) if counted else 0
+                in_title = title.count(word)
             else:
-                in_body = len(pattern.findall(text, 0, body_len))
+                in_body = len(pattern.findall(text, 0, body_len)) if counted else 0
                 in_title = len(pattern.findall(title))
             if in_body:
                 score += idf[word] * in_body * (k1 + 1) / (in_body + norm)
