@@ -97,21 +97,9 @@ def explain_note(note: str) -> str:
     return note
 
 
-def index_is_empty() -> bool:
-    """True when the index opens and holds no document (the searcher cannot open an empty index)."""
-    report = status_report(get_settings())
-    return report["ok"] and report["documents"] == 0
-
-
 def browse_answer() -> dict | None:
     """The newest reports and the facets of the whole archive, for the start page."""
-    request_all = SearchRequest(sort="date", size=BROWSE_SIZE, indexed_from=1.0)
-    try:
-        return get_searcher().search(request_all)
-    except IndexUnavailable:
-        if index_is_empty():
-            return {"total": 0, "hits": [], "facets": {}}
-        raise
+    return get_searcher().search(SearchRequest(sort="date", size=BROWSE_SIZE, indexed_from=1.0))
 
 
 def render_home(status: int = 200, hint: str = ""):
@@ -228,8 +216,6 @@ def healthz():
     try:
         documents = get_searcher().document_count()
     except IndexUnavailable as exc:
-        if index_is_empty():
-            return {"ok": True, "documents": 0}
         return {"ok": False, "error": str(exc), "status": 503}, 503
     return {"ok": True, "documents": documents}
 

@@ -196,3 +196,17 @@ def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_inde
     assert segments() < before
     assert find(sample_index, "钠电池", size=20)[1]["total"] == 12
     assert not indexer.sync().receipts      # the cached state matches the merged index
+
+
+def test_point_in_time_search_sees_only_reports_that_had_arrived(sample_index):
+    """A back-test asks what was known at a moment: later arrivals stay out."""
+    from datetime import datetime, timezone
+
+    time.sleep(0.01)
+    moment = datetime.now(timezone.utc).isoformat()
+    time.sleep(0.01)
+    (sample_index.archive.root / "later.md").write_text("# 后来的报告\n\nDeepSeek发布新模型。\n", encoding="utf-8")
+    Indexer(sample_index).sync()
+    assert find(sample_index, "DeepSeek", indexed_to=moment)[1]["total"] == 5
+    assert find(sample_index, "DeepSeek", indexed_from=moment)[0] == {"later.md"}
+    assert find(sample_index, "DeepSeek")[1]["total"] == 6
