@@ -73,7 +73,8 @@ def main(names: list[str]) -> None:
         print(name, stats, f"jieba alone {alone:.1f}s over {chars / 1e6:.2f} M chars", flush=True)
     lines = [
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; "
-        f"workers=2 (tokenizing processes), one Whoosh writer. Corpora written out as Markdown files with front matter.",
+        f"workers=2: each worker process reads, tokenizes and writes its own Whoosh segment; one commit joins them. "
+        f"Corpora written out as Markdown files with front matter.",
         "",
         "| corpus | docs | failed | text MB | wall s | CPU s | docs/s | MB/s | peak RSS MB | index MB | index/text | jieba alone s (1 core) | build / jieba |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
