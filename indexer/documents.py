@@ -237,6 +237,11 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
     if not match:
         return {}, text
     try:
+        # Aliases let a few hundred bytes expand to gigabytes once the values are flattened;
+        # report metadata never needs them.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(match.group(1) or "")):
+            log.debug("front matter uses YAML aliases, kept as text")
+            return {}, text
         data = yaml.safe_load(match.group(1) or "")
     except yaml.YAMLError as e:
         log.debug("front matter is not valid YAML, kept as text: %s", str(e).splitlines()[0])

@@ -22,6 +22,14 @@ RECENT_RECEIPTS = 200
 POOL_THRESHOLD = 64  # below this many files a worker pool costs more than it saves
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def report_id(relpath: str) -> str:
     """The short stable id of a report: derived from its path relative to the archive root."""
     return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:12]
@@ -227,6 +235,16 @@ class Indexer:
         to_read: list[SourceFile] = []
         for relpath in sorted(considered):
             source = listing.get(relpath)
+            if source is not None and not _utf8(relpath):
+                # Undecodable bytes in a name cannot be stored or shown: a receipt under a
+                # readable form of the name, once per version of the file.
+                shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                known_failure = failed.get(shown)
+                if not known_failure or (known_failure["size"], known_failure["mtime"]) != (source.size, source.mtime):
+                    reason = "the file name is not valid UTF-8: rename the file"
+                    failed[shown] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
+                    receipts.append(Receipt(shown, "failed", reason=reason))
+                continue
             old_hash = by_path.get(relpath)
             if source is None:
                 if old_hash is not None:
@@ -308,6 +326,13 @@ class Indexer:
                         progress: bool) -> list[Receipt]:
         """Write the archive as one segment per worker process, then commit them together."""
         groups: dict[str, dict[str, tuple[int, float]]] = {}
+        receipts: list[Receipt] = []
+        for relpath in [p for p in listing if not _utf8(p)]:
+            source = listing.pop(relpath)
+            shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            reason = "the file name is not valid UTF-8: rename the file"
+            status["failed"][shown] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
+            receipts.append(Receipt(shown, "failed", reason=reason))
         for relpath, source in sorted(listing.items()):
             try:
                 with open(source.path, "rb") as fh:
@@ -327,7 +352,6 @@ class Indexer:
         if progress and sys.stderr.isatty():
             from tqdm import tqdm
             bar = tqdm(total=len(listing), unit="file", desc="indexing", file=sys.stderr)
-        receipts: list[Receipt] = []
         segments = []
         with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict, counter)) as pool:
             pending = pool.map_async(_write_part, [(str(build_dir), part, str(self.root), self.max_bytes, now)

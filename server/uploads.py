@@ -16,6 +16,7 @@ from indexer.store import IndexStore
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".pdf")
 MAX_NAME_CHARS = 150
+MAX_NAME_BYTES = 240
 RECEIPT_WAIT_SECONDS = 3.0
 RECEIPT_POLL_SECONDS = 0.1
 _CHUNK = 1024 * 1024
@@ -50,8 +51,13 @@ def safe_file_name(name: str) -> str:
     if f".{suffix}" not in UPLOAD_SUFFIXES:
         raise UploadRefused(400, f"unsupported file type {('.' + suffix) if suffix else '(no suffix)'!r}: "
                                  f"only {', '.join(UPLOAD_SUFFIXES)} files can be uploaded")
-    stem = stem.strip(". ") or "upload"     # no hidden files, no trailing dots (Windows)
+    # No hidden, lock or editor-backup names (the indexer would ignore them), no trailing dots.
+    stem = stem.lstrip(".~$# ").rstrip(".~# ") or "upload"
     stem = stem[: MAX_NAME_CHARS - len(suffix) - 1 - len(" (999)")].rstrip(". ") or "upload"
+    # File systems count bytes (255 at most); a Chinese character takes three.
+    while len(f"{stem} (999).{suffix}".encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    stem = stem.rstrip(". ") or "upload"
     return f"{stem}.{suffix}"
 
 
