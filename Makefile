@@ -33,8 +33,12 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not browser"
 
 bench: setup
+	$(BIN)/python bench/index_bench.py gator_reports xwlb_stories
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/exactness.py
+	$(BIN)/python bench/known_item.py
+	$(BIN)/python bench/drop_bench.py
+	$(BIN)/python bench/pdf_compare.py ../shared/corpus/pdf --report
 
 clean:
 	rm -rf var .pytest_cache
