@@ -24,4 +24,4 @@ VOLUME ["/data/reports", "/data/var"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
-CMD ["python", "-m", "server"]
+CMD ["python", "-m", "server", "--prod"]

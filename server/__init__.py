@@ -39,11 +39,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from server import api, errors, web
+    from server import api, errors, logs, web
 
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
+    logs.init_app(app)
     app.after_request(add_security_headers)
     app.jinja_env.filters["short_time"] = short_time
     app.jinja_env.trim_blocks = True

@@ -1,13 +1,15 @@
-"""`python -m server`: the web server and the folder watcher (the index's only writer) together."""
+"""`python -m server [--prod]`: the web server (Werkzeug, or gunicorn) and the watcher, the index's only writer."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 from indexer.config import load_settings
@@ -16,6 +18,7 @@ from indexer.errors import ConfigError
 log = logging.getLogger("server")
 RESTART_DELAY = 5.0
 STOP_TIMEOUT = 10.0
+GRACEFUL_SECONDS = 5.0     # gunicorn's --graceful-timeout: requests in flight get this long on SIGTERM
 
 
 class RawUtf8Query:
@@ -94,12 +97,51 @@ class WatcherProcess:
             process.wait()
 
 
+class GunicornProcess:
+    """gunicorn (gthread workers serving server.wsgi:app) as a child process; it only reads the index."""
+
+    def __init__(self, settings, host: str, port: int):
+        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
+                        "--workers", str(settings.server.workers), "--threads", str(settings.server.threads),
+                        "--bind", bind, "--graceful-timeout", str(int(GRACEFUL_SECONDS)), "--no-control-socket",
+                        "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
+                        "server.wsgi:app"]
+        self.environ = dict(os.environ)
+        if settings.source is not None:
+            self.environ["ARCHIVE_CONFIG"] = str(settings.source)
+        # --host/--port are given to gunicorn's --bind; the workers read the rest from the config.
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log.info("starting gunicorn: %s", " ".join(self.command))
+        self.process = subprocess.Popen(self.command, env=self.environ)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM (graceful: finish requests in flight), SIGKILL after STOP_TIMEOUT."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("gunicorn did not stop within %.0f s; killing it", STOP_TIMEOUT)
+            process.kill()
+            process.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m server`."""
     parser = argparse.ArgumentParser(prog="python -m server", description="Report Archive web server and watcher")
     parser.add_argument("--config", help="config file (default: $ARCHIVE_CONFIG or config.toml)")
     parser.add_argument("--host", help="address to listen on (default: [server].host)")
     parser.add_argument("--port", type=int, help="port to listen on (default: [server].port)")
+    parser.add_argument("--prod", action="store_true",
+                        help="serve with gunicorn ([server].workers processes of [server].threads threads)")
     parser.add_argument("--no-watch", action="store_true", help="serve only; do not start the watcher")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,17 +152,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
-
-    from server import create_app
-
-    app = create_app(settings)
-    app.wsgi_app = RawUtf8Query(app.wsgi_app)
     watcher = None if args.no_watch else WatcherProcess(str(settings.source) if settings.source else None)
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    if args.prod:
+        return serve_prod(settings, host, port, watcher)
+
+    from server import create_app
+
+    app = create_app(settings)
+    app.wsgi_app = RawUtf8Query(app.wsgi_app)
     try:
         if watcher:
             watcher.start()
@@ -132,6 +176,33 @@ def main(argv: list[str] | None = None) -> int:
         if watcher:
             watcher.stop()
     return 0
+
+
+def serve_prod(settings, host: str, port: int, watcher: WatcherProcess | None) -> int:
+    """gunicorn and the watcher as two children of this process; SIGTERM/SIGINT stop both, so does either's end."""
+    server = GunicornProcess(settings, host, port)
+    code = 0
+    try:
+        if watcher:
+            watcher.start()
+        server.start()
+        log.info("serving %s on http://%s:%d/ (gunicorn, %d workers x %d threads)", settings.archive.root,
+                 host, port, settings.server.workers, settings.server.threads)
+        code = server.wait()
+        log.error("gunicorn exited with code %s; stopping", code)
+        code = code or 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)     # a second signal must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Both stop in parallel: gunicorn drains its requests while the watcher commits its batch.
+        stopper = threading.Thread(target=server.stop, name="gunicorn-stop")
+        stopper.start()
+        if watcher:
+            watcher.stop()
+        stopper.join()
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,144 @@
+"""`python -m server --prod`: gunicorn workers plus the watcher child, served for real and stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import HUAAN, KAIYUAN, SAMPLES
+
+from indexer.config import PROJECT_ROOT
+
+pytest.importorskip("gunicorn")
+
+NEW_REPORT = "氢能重卡行业深度：加氢站建设提速.txt"
+NEW_TEXT = ("氢能重卡产业链梳理。\n\n"
+            "今年加氢站建设明显提速，燃料电池系统成本持续下降，氢能重卡示范城市群扩容。\n")
+
+
+def child_pids(pid: int) -> dict[int, list[str]]:
+    """The children of `pid` and their command lines, read from /proc."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, IndexError, ValueError):
+            continue
+    return children
+
+
+def is_running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)
+
+
+def poll(check, seconds: float):
+    """check() until it returns something truthy, for at most `seconds`; the last result."""
+    deadline, result = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            result = None
+        if result:
+            return result
+        time.sleep(0.1)
+    return result
+
+
+class OutputReader(threading.Thread):
+    """Collects a process's output lines; text() waits (briefly) for the end of the stream."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, []
+        self.start()
+
+    def run(self):
+        self.lines.extend(self.stream)
+
+    def text(self) -> str:
+        self.join(5)
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def prod_server(tmp_path):
+    """`python -m server --prod` on a free port over two sample reports; yields (base url, process, output reader)."""
+    (tmp_path / "archive").mkdir()
+    for name in (KAIYUAN, HUAAN):
+        shutil.copy(SAMPLES / name, tmp_path / "archive" / name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "config.toml"
+    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
+                      f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\nthreads = 2\n', encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    process = subprocess.Popen([sys.executable, "-m", "server", "--prod", "--config", str(config)], env=environ,
+                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    reader = OutputReader(process.stdout)
+    try:
+        yield f"http://127.0.0.1:{port}", process, reader
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_prod_serves_searches_indexes_drops_and_stops_cleanly(prod_server, tmp_path):
+    base, process, output = prod_server
+    health = poll(lambda: get_json(f"{base}/healthz"), 30)
+    assert health and health["ok"]
+
+    def search(q: str) -> dict:
+        return get_json(f"{base}/api/search?" + urllib.parse.urlencode({"q": q}))
+
+    # the watcher's initial sync indexes the two reports; the gunicorn workers see its commit
+    found = poll(lambda: search("智能车")["total"] >= 1 and search("智能车"), 20)
+    assert found and found["hits"][0]["title"].startswith("DeepSeek-R1横空出世")
+    assert search("氢能重卡")["total"] == 0
+
+    (tmp_path / "archive" / NEW_REPORT).write_text(NEW_TEXT, encoding="utf-8")
+    dropped = poll(lambda: search("氢能重卡")["total"] == 1 and search("氢能重卡"), 10)
+    assert dropped, "the dropped report did not become searchable within 10 s"
+    assert dropped["hits"][0]["title"].startswith("氢能重卡行业深度")
+
+    children = child_pids(process.pid)
+    watchers = [pid for pid, cmd in children.items() if "indexer" in cmd and "watch" in cmd]
+    servers = [pid for pid, cmd in children.items() if "gunicorn" in cmd]
+    assert len(watchers) == 1 and len(servers) == 1, children
+    workers = child_pids(servers[0])
+    assert len(workers) == 2, workers
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 0
+    gone = poll(lambda: not any(is_running(pid) for pid in [*watchers, *servers, *workers]), 2)
+    assert gone, "a child of the server outlived it"
+
+    text = output.text()
+    assert "server.access: method=GET path=/api/search status=200 ms=" in text
+    assert "server.access: method=GET path=/healthz status=200 ms=" in text
+    assert f"indexed {NEW_REPORT}" in text     # the watcher's one line per indexed file
