@@ -90,7 +90,9 @@ class IndexStore:
                 f"index at {self.live_build()} has schema version {info.get('schema_version')}, this program "
                 f"needs {SCHEMA_VERSION}: run `python -m indexer build`")
         try:
-            return whoosh_index.open_dir(str(self.live), indexname=INDEX_NAME)
+            ix = whoosh_index.open_dir(str(self.live), indexname=INDEX_NAME)
+            ix.reader().close()     # reads every segment's header: damage shows here, not later
+            return ix
         except Exception as exc:  # whoosh raises many kinds for a damaged folder
             raise IndexUnavailable(f"index at {self.live_build()} cannot be opened ({exc}): run `python -m indexer build`") from None
 
