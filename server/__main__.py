@@ -56,6 +56,19 @@ class RawUtf8Query:
         return [body]
 
 
+def stop_process(process: subprocess.Popen | None, name: str) -> None:
+    """SIGTERM a child and wait for it; SIGKILL if it has not stopped within STOP_TIMEOUT."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop within %.0f s; killing it", name, STOP_TIMEOUT)
+        process.kill()
+        process.wait()
+
+
 class WatcherProcess:
     """`python -m indexer watch` as a child process, restarted if it dies, stopped with us."""
 
@@ -85,16 +98,7 @@ class WatcherProcess:
 
     def stop(self) -> None:
         self.stopping.set()
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            log.warning("the watcher did not stop within %.0f s; killing it", STOP_TIMEOUT)
-            process.kill()
-            process.wait()
+        stop_process(self.process, "the watcher")
 
 
 class GunicornProcess:
@@ -122,16 +126,7 @@ class GunicornProcess:
 
     def stop(self) -> None:
         """SIGTERM (graceful: finish requests in flight), SIGKILL after STOP_TIMEOUT."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            log.warning("gunicorn did not stop within %.0f s; killing it", STOP_TIMEOUT)
-            process.kill()
-            process.wait()
+        stop_process(self.process, "gunicorn")
 
 
 def main(argv: list[str] | None = None) -> int:

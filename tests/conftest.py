@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,30 @@ def corpus_dir() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not available")
     return CORPUS
+
+
+class TagCollector(HTMLParser):
+    """The start tags of a page, to check that no query or document text became markup."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_no_injected_markup(html: str) -> None:
+    """No event handler, no inline or foreign script, no injected element: escaped text is fine."""
+    collector = TagCollector()
+    collector.feed(html)
+    for tag, attrs in collector.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert tag not in ("svg", "img", "iframe", "object", "embed", "style"), (tag, attrs)
+        if tag == "script":
+            assert (attrs.get("src") or "").startswith("/static/"), (tag, attrs)
+        for name in ("href", "src", "action", "formaction"):   # a form field may hold the text
+            assert not (attrs.get(name) or "").strip().lower().startswith("javascript:"), (tag, attrs)
+    lowered = html.lower()
+    for raw in ("<script>alert", "<img src=x", "<svg onload", "<iframe"):
+        assert raw not in lowered

@@ -1,7 +1,6 @@
 """Faults: a writer killed mid-commit or mid-build, a damaged index; nothing live is lost."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

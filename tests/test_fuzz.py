@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from html.parser import HTMLParser
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import assert_no_injected_markup
 from indexer.errors import QueryTooLong
 from indexer.search import parse_query
 from server import create_app
@@ -77,30 +77,6 @@ def assert_envelope(answer) -> dict:
         assert isinstance(body["error"], str) and body["error"]
     assert b"Traceback" not in answer.data
     return body
-
-
-class TagCollector(HTMLParser):
-    """The start tags of a page, to check that no query text became markup."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def assert_no_injected_markup(html: str) -> None:
-    collector = TagCollector()
-    collector.feed(html)
-    for tag, attrs in collector.tags:
-        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        if tag == "script":
-            assert (attrs.get("src") or "").startswith("/static/"), (tag, attrs)
-        assert tag not in ("svg", "img", "iframe", "object", "embed"), (tag, attrs)
-    for payload in XSS:
-        if payload.startswith("<"):
-            assert payload not in html
 
 
 # -- the parser -----------------------------------------------------------------------------
