@@ -30,6 +30,26 @@ def _utf8(text: str) -> bool:
     return True
 
 
+def refuse_undecodable_names(listing: dict[str, SourceFile], failed: dict) -> tuple[list[Receipt], set[str]]:
+    """Take files whose names are not valid UTF-8 out of `listing`, with a failed receipt.
+
+    Such a name cannot be stored in the index or shown; the failure is recorded under a
+    readable form of it (returned, so that a full sync keeps it), once per version of the file.
+    """
+    receipts, shown_names = [], set()
+    for relpath in [p for p in listing if not _utf8(p)]:
+        source = listing.pop(relpath)
+        shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        shown_names.add(shown)
+        known = failed.get(shown)
+        if known and (known["size"], known["mtime"]) == (source.size, source.mtime):
+            continue
+        reason = "the file name is not valid UTF-8: rename the file"
+        failed[shown] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
+        receipts.append(Receipt(shown, "failed", reason=reason))
+    return receipts, shown_names
+
+
 def report_id(relpath: str) -> str:
     """The short stable id of a report: derived from its path relative to the archive root."""
     return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:12]
@@ -235,16 +255,6 @@ class Indexer:
         to_read: list[SourceFile] = []
         for relpath in sorted(considered):
             source = listing.get(relpath)
-            if source is not None and not _utf8(relpath):
-                # Undecodable bytes in a name cannot be stored or shown: a receipt under a
-                # readable form of the name, once per version of the file.
-                shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                known_failure = failed.get(shown)
-                if not known_failure or (known_failure["size"], known_failure["mtime"]) != (source.size, source.mtime):
-                    reason = "the file name is not valid UTF-8: rename the file"
-                    failed[shown] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
-                    receipts.append(Receipt(shown, "failed", reason=reason))
-                continue
             old_hash = by_path.get(relpath)
             if source is None:
                 if old_hash is not None:
@@ -327,12 +337,6 @@ class Indexer:
         """Write the archive as one segment per worker process, then commit them together."""
         groups: dict[str, dict[str, tuple[int, float]]] = {}
         receipts: list[Receipt] = []
-        for relpath in [p for p in listing if not _utf8(p)]:
-            source = listing.pop(relpath)
-            shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            reason = "the file name is not valid UTF-8: rename the file"
-            status["failed"][shown] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
-            receipts.append(Receipt(shown, "failed", reason=reason))
         for relpath, source in sorted(listing.items()):
             try:
                 with open(source.path, "rb") as fh:
@@ -381,11 +385,13 @@ class Indexer:
         listing = {s.relpath: s for s in list_archive(self.root)}
         build_dir, ix = self.store.create_build()
         status = {"failed": {}, "recent": []}
+        refused, _ = refuse_undecodable_names(listing, status["failed"])
         try:
             if self.settings.index.workers > 1 and len(listing) >= POOL_THRESHOLD:
                 receipts = self._build_parallel(build_dir, ix, listing, status, progress)
             else:
                 receipts, _ = self._apply(ix, {}, status, listing, set(listing), progress, {"limitmb": 256})
+            receipts = refused + receipts
         except BaseException:
             ix.close()
             import shutil
@@ -435,9 +441,12 @@ class Indexer:
         try:
             state = self._state_of(ix)
             status = self.store.read_status()
+            failed = status.setdefault("failed", {})
             if paths is None:
                 listing = {s.relpath: s for s in list_archive(self.root)}
-                considered = set(listing) | {p for d in state.values() for p in d.files} | set(status.get("failed", {}))
+                refused, kept = refuse_undecodable_names(listing, failed)
+                considered = (set(listing) | {p for d in state.values() for p in d.files}
+                              | {p for p in failed if p not in kept})
             else:
                 considered = set(paths)
                 listing = {}
@@ -445,7 +454,9 @@ class Indexer:
                     source = stat_source(self.root, relpath)
                     if source is not None:
                         listing[relpath] = source
+                refused, _ = refuse_undecodable_names(listing, failed)
             receipts, committed = self._apply(ix, state, status, listing, considered, progress, {"merge": merge})
+            receipts = refused + receipts
         finally:
             ix.close()
         ix = self.store.open()

@@ -25,6 +25,15 @@ SHARED = PROJECT_ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def make_settings(tmp_path: Path, root: Path | None = None, **tables) -> object:
     """Settings whose archive and index live under tmp_path; extra tables override keys."""
     overrides = {
@@ -76,6 +85,14 @@ def built_samples(tmp_path_factory):
     settings = make_settings(tmp, tmp / "archive")
     Indexer(settings).build()
     return settings
+
+
+@pytest.fixture(scope="session")
+def sample_client(built_samples):
+    """A Flask test client of the app over `built_samples` (read-only tests)."""
+    from server import create_app
+
+    return create_app(built_samples).test_client()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY
+from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY, free_port
 from indexer.indexing import Indexer
 from server import create_app
 from server.uploads import safe_file_name
@@ -19,14 +19,9 @@ TOKEN = "s3cret-token"
 ERROR_KEYS = {"ok", "error", "status"}
 
 
-@pytest.fixture(scope="module")
-def built(built_samples):
-    return built_samples
-
-
-@pytest.fixture(scope="module")
-def client(built):
-    return create_app(built).test_client()
+@pytest.fixture
+def client(sample_client):
+    return sample_client
 
 
 def search(client, **params):
@@ -264,8 +259,8 @@ def test_api_answers_carry_the_security_headers(client):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_unexpected_errors_are_500_envelopes_without_traceback(built, caplog):
-    app = create_app(built)
+def test_unexpected_errors_are_500_envelopes_without_traceback(built_samples, caplog):
+    app = create_app(built_samples)
 
     @app.get("/api/boom")
     def boom():
@@ -438,10 +433,10 @@ def dev_server_query(raw: bytes) -> str:
     return raw.decode("latin-1").encode("utf-8").decode("latin-1")
 
 
-def test_raw_utf8_queries_are_repaired_for_the_development_server(built):
+def test_raw_utf8_queries_are_repaired_for_the_development_server(built_samples):
     from server.__main__ import RawUtf8Query
 
-    app = create_app(built)
+    app = create_app(built_samples)
     app.wsgi_app = RawUtf8Query(app.wsgi_app)
     client = app.test_client()
     repaired = client.get("/api/search", environ_overrides={"QUERY_STRING": dev_server_query("q=横空出世".encode())})
@@ -467,16 +462,13 @@ def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
     import json
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import urllib.error
     import urllib.request
 
     shutil.copytree(SAMPLES, tmp_path / "archive")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\n'
                       f'[server]\nhost = "127.0.0.1"\nport = {port}\n', encoding="utf-8")

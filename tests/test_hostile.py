@@ -192,6 +192,16 @@ def test_a_file_name_that_is_not_utf8_is_indexed_or_receipted(settings_factory):
     assert [hit["path"] for hit in hits(client, "zqxgood")] == ["good.txt"]
     report = status_report(settings)
     assert report["documents"] == 2 or any("bad-utf8" in item["path"] for item in report["failed"])
+    # The failure stays listed, without a new receipt, across later full syncs ...
+    again = Indexer(settings).sync()
+    assert not again.receipts
+    assert any("bad-utf8" in item["path"] for item in status_report(settings)["failed"])
+    # ... and goes once the file is gone.
+    for entry in os.listdir(os.fsencode(root)):
+        if entry.endswith(b"bad-utf8.txt"):
+            os.remove(os.path.join(os.fsencode(root), entry))
+    Indexer(settings).sync()
+    assert not any("bad-utf8" in item["path"] for item in status_report(settings)["failed"])
 
 
 def billion_laughs(depth: int) -> str:

@@ -49,14 +49,9 @@ class Elements(HTMLParser):
         return [a for t, a in self.tags if t == tag and css in (a.get("class") or "").split()]
 
 
-@pytest.fixture(scope="module")
-def built(built_samples):
-    return built_samples
-
-
-@pytest.fixture(scope="module")
-def client(built):
-    return create_app(built).test_client()
+@pytest.fixture
+def client(sample_client):
+    return sample_client
 
 
 def get_page(client, url, status=200, **params):
@@ -277,7 +272,7 @@ def test_paths_never_reach_files(client, url):
     (DONGGUAN, "text/plain; charset=utf-8"),
     (WEEKLY, "text/markdown; charset=utf-8"),
 ])
-def test_raw_serves_the_original_file_with_its_chinese_name(client, built, path, mime):
+def test_raw_serves_the_original_file_with_its_chinese_name(client, built_samples, path, mime):
     report_id = report_ids(client)[path]
     answer = client.get(f"/documents/{report_id}/raw")
     assert answer.status_code == 200
@@ -287,7 +282,7 @@ def test_raw_serves_the_original_file_with_its_chinese_name(client, built, path,
     assert f"filename*=UTF-8''{quote(path, safe='')}" in disposition
     assert disposition.encode("latin-1")     # the header itself is plain ASCII
     assert disposition.isascii()
-    assert answer.data == (Path(built.archive.root) / path).read_bytes()
+    assert answer.data == (Path(built_samples.archive.root) / path).read_bytes()
 
 
 def test_raw_of_a_vanished_file_is_404(sample_index):
@@ -320,8 +315,8 @@ def test_pages_say_the_index_is_being_built(settings_factory):
     assert get_page(client, "/status").count("索引暂不可用") == 1
 
 
-def test_unexpected_errors_are_a_friendly_500_page(built, caplog):
-    app = create_app(built)
+def test_unexpected_errors_are_a_friendly_500_page(built_samples, caplog):
+    app = create_app(built_samples)
 
     @app.get("/boom")
     def boom():

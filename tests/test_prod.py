@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import HUAAN, KAIYUAN, SAMPLES
+from conftest import HUAAN, KAIYUAN, SAMPLES, free_port
 
 from indexer.config import PROJECT_ROOT
 
@@ -90,9 +89,7 @@ def prod_server(tmp_path):
     (tmp_path / "archive").mkdir()
     for name in (KAIYUAN, HUAAN):
         shutil.copy(SAMPLES / name, tmp_path / "archive" / name)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
                       f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\nthreads = 2\n', encoding="utf-8")

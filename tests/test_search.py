@@ -73,9 +73,14 @@ def test_or_matches_either(searcher):
 
 @pytest.mark.parametrize("q", ['"unclosed', "OR 模型", "模型 OR", "NOT", "-", "title:", "broker:", '""', "((模型", "a:b:c 模型", "****"])
 def test_malformed_queries_degrade_never_raise(searcher, q):
-    answer = searcher.search(parse_request({"q": q}, searcher.settings)) if parse_query(q).clauses else None
-    if answer is not None:
+    """Syntax never errors: a query with something searchable left runs, one with nothing is 'empty'."""
+    parsed = parse_query(q)
+    if parsed.clauses or parsed.excluded or parsed.filters:
+        answer = searcher.search(parse_request({"q": q}, searcher.settings))
         assert answer["ok"] and isinstance(answer["parsed"]["notes"], list)
+    else:
+        with pytest.raises(InvalidRequest, match="empty"):
+            searcher.search(parse_request({"q": q}, searcher.settings))
 
 
 def test_parsed_query_says_how_it_was_understood():
