@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -18,7 +20,9 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-DOCS = PROJECT_ROOT / "docs"
+# The committed screenshots are refreshed with UPDATE_SCREENSHOTS=1; otherwise the pictures
+# go to a temp folder, so that a test run leaves the work tree clean.
+DOCS = PROJECT_ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") else Path(tempfile.gettempdir()) / "report-archive-shots"
 TOKEN = "browser-token"
 R1 = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
 WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
@@ -114,7 +118,7 @@ def test_search_facets_sort_and_pages(watched, base_url):
     assert page.locator(".hit mark").first.inner_text() == "模型"
     assert result_count(page) == 5
     assert page.locator(".understood").inner_text().startswith("分词")
-    DOCS.mkdir(exist_ok=True)
+    DOCS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS / "screenshot-results.png"))
 
     page.locator(".facet[data-facet=broker] a", has_text="开源证券").click()
