@@ -74,7 +74,7 @@ def load_docs(searcher) -> tuple[object, list[Doc]]:
     view = searcher.view()
     docs = []
     for docnum in sorted(view.live):
-        stored = view.searcher.stored_fields(docnum)
+        stored = view.stored(docnum)
         docs.append(Doc(docnum, stored["id"], stored["title"], stored.get("date", ""),
                         stored["text"], fold(stored["text"]), fold(stored["title"]), stored.get("broker", "") or ""))
     docs.sort(key=lambda d: d.id)     # stable across rebuilds (docnums are not)

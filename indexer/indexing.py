@@ -16,10 +16,13 @@ from indexer.documents import SourceFile, list_archive, read_document
 from indexer.errors import ReadError
 from indexer.metadata import extract_metadata
 from indexer.normalize import clean_inline, clean_report, fold
-from indexer.store import IndexStore, now_iso, writing
+from indexer.schema import pack_text
+from indexer.store import IndexStore, ReportWriter, now_iso, writing
 
 RECENT_RECEIPTS = 200
 POOL_THRESHOLD = 64  # below this many files a worker pool costs more than it saves
+# A build writes segments of at most this many documents: a worker's memory stays bounded.
+PART_DOCS = 20_000
 
 
 def _utf8(text: str) -> bool:
@@ -114,12 +117,20 @@ def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
             "encoding": raw.encoding,
             "size": raw.size,
         },
-        "text": text,
+        "text": pack_text(text),
         "body_len": body_len,
-        "title_words": " ".join(ranking_words(fold(title))),
-        "words": " ".join(ranking_words(folded[:body_len])),
-        "ngrams": " ".join(char_ngrams(folded)),
-        "latin": " ".join(set(latin_words(folded))),
+        "analysis": analyse(folded, fold(title), body_len),
+    }
+
+
+def analyse(folded: str, folded_title: str, body_len: int) -> dict:
+    """The postings of one document (see indexer.postings): matching n-grams and Latin
+    words over the whole text; jieba words of the body (boilerplate does not rank) and title."""
+    return {
+        "ngrams": char_ngrams(folded),
+        "latin": set(latin_words(folded)),
+        "words": ranking_words(folded[:body_len]),
+        "title_words": ranking_words(folded_title),
     }
 
 
@@ -157,7 +168,7 @@ def _write_part(job: tuple) -> tuple:
 
     build_dir, groups, root, max_bytes, now = job
     ix = whoosh_index.open_dir(build_dir, indexname=INDEX_NAME)
-    writer = SegmentWriter(ix, _lk=False, limitmb=256)
+    writer = ReportWriter(ix, SegmentWriter(ix, _lk=False, limitmb=256))
     receipts, failed = [], {}
     try:
         for files in groups:
@@ -172,16 +183,14 @@ def _write_part(job: tuple) -> tuple:
                     failed[path] = {"reason": reason, "size": size, "mtime": mtime, "at": now_iso()}
                     receipts.append(Receipt(path, "failed", reason=reason))
                 continue
-            writer.add_document(id=report_id(paths[0]), path=paths[0], files={p: list(v) for p, v in files.items()},
-                                added_at=now, indexed_at=now, **prepared)
+            writer.add(prepared.pop("analysis"), id=report_id(paths[0]), path=paths[0],
+                       files={p: list(v) for p, v in files.items()}, added_at=now, indexed_at=now, **prepared)
             receipts.append(Receipt(paths[0], "indexed", id=report_id(paths[0])))
             receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=report_id(paths[0]))
                             for p in paths[1:])
-        segment = writer._finalize_segment() if writer._added else None
-        if segment is None:
-            writer._close_segment()
+        segment = writer.finish_segment()
     except BaseException:
-        writer._close_segment()
+        writer.writer._close_segment()
         raise
     return segment, receipts, failed
 
@@ -320,9 +329,10 @@ class Indexer:
                         del state[content_hash]
                         continue
                     doc.fields = prepared
-                writer.add_document(id=report_id(primary), path=primary,
-                                    files={p: list(v) for p, v in doc.files.items()},
-                                    added_at=doc.added_at, indexed_at=now, **doc.fields)
+                fields = dict(doc.fields)
+                writer.add(fields.pop("analysis"), id=report_id(primary), path=primary,
+                           files={p: list(v) for p, v in doc.files.items()},
+                           added_at=doc.added_at, indexed_at=now, **fields)
                 doc.fields = None
         return receipts, True
 
@@ -347,7 +357,8 @@ class Indexer:
         workers = self.settings.index.workers
         # Deal the contents out in turn, biggest first, so the parts take about as long.
         ordered = sorted(groups.values(), key=lambda files: -max(size for size, _ in files.values()))
-        parts = [ordered[i::workers] for i in range(workers)]
+        count = max(workers, -(-len(ordered) // PART_DOCS))
+        parts = [ordered[i::count] for i in range(count)]
         now = int(time.time() * 1000)
         ctx = multiprocessing.get_context("spawn")
         counter = ctx.Value("i", 0)
@@ -357,9 +368,10 @@ class Indexer:
             from tqdm import tqdm
             bar = tqdm(total=len(listing), unit="file", desc="indexing", file=sys.stderr)
         segments = []
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict, counter)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict, counter),
+                      maxtasksperchild=1) as pool:   # a fresh process per part: memory stays bounded
             pending = pool.map_async(_write_part, [(str(build_dir), part, str(self.root), self.max_bytes, now)
-                                                   for part in parts if part])
+                                                   for part in parts if part], chunksize=1)
             while not pending.ready():
                 pending.wait(0.5)
                 if bar:

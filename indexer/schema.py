@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import zlib
+
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TITLE_BOOST = 3.0
 
 
 def build_schema() -> fields.Schema:
-    """Fields: ids and files, metadata for filters and facets, text, and the analysed postings.
+    """Fields: ids and files, metadata for filters and facets, and the text.
 
-    Analysis happens in indexer.analysis; the postings fields receive space-separated
-    tokens, so only Whoosh's own analyzers are pickled into the index.
+    The postings of matching and ranking live beside each segment (indexer.postings):
+    Whoosh keeps the documents, their columns, deletions and segments.
     """
     return fields.Schema(
         id=fields.ID(stored=True, unique=True),
         content_hash=fields.ID(stored=True, sortable=True),
-        path=fields.ID(stored=True),        # primary file, relative to the archive root
+        path=fields.STORED,                 # primary file, relative to the archive root
         # {relpath: [size, mtime]}: the same content under every name; a column, so that a
         # sync reads the archive's state without unpickling every document's text.
         files=fields.COLUMN(columns.PickleColumn(columns.VarBytesColumn())),
@@ -32,10 +34,16 @@ def build_schema() -> fields.Schema:
         added_at=fields.NUMERIC(int, bits=64, stored=True, sortable=True),
         indexed_at=fields.NUMERIC(int, bits=64, stored=True),
         meta=fields.STORED,                 # analysts, rating_action, stock_codes, encoding, size, mtime
-        text=fields.STORED,                 # cleaned display text: body, then boilerplate
-        body_len=fields.STORED,
-        title_words=fields.KEYWORD(scorable=True, field_boost=TITLE_BOOST),
-        words=fields.KEYWORD(scorable=True),
-        ngrams=fields.KEYWORD(scorable=False),
-        latin=fields.KEYWORD(scorable=False),
+        text=fields.STORED,                 # cleaned display text, zlib-compressed UTF-8 (see stored_text)
+        body_len=fields.STORED,             # the text's body comes first, then boilerplate
     )
+
+
+def pack_text(text: str) -> bytes:
+    """The stored form of a document's text (zlib: Chinese text takes about half the bytes)."""
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def stored_text(stored: dict) -> str:
+    """The text of a document's stored fields."""
+    return zlib.decompress(stored["text"]).decode("utf-8")

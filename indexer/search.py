@@ -13,19 +13,20 @@ import math
 import re
 import threading
 import time
+from array import array
 from collections import Counter
+from itertools import chain
 from dataclasses import dataclass, field
 from datetime import date as Date
 from typing import Mapping, NamedTuple
-
-from whoosh import query as wq
 
 from indexer.analysis import LATIN_WORD, init_jieba, plan_substring, query_words
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
 from indexer.normalize import CJK_CHARS, fold, normalize_query_text
 from indexer.snippets import Needle, build_snippets, find_spans
-from indexer.schema import TITLE_BOOST
+from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
+from indexer.schema import TITLE_BOOST, stored_text
 from indexer.store import IndexStore
 
 FACETS = ("broker", "industry", "rating")
@@ -33,8 +34,8 @@ FILTER_PREFIXES = ("broker", "industry", "rating")
 SORTS = ("relevance", "date")
 RANK_POOL = 50               # candidates re-ranked with the proximity bonus
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
-# Scoring a matched document from its cached text costs about this many postings walked by
-# Whoosh's scorer: the cheaper of the two is used (a few hundred matches of common words).
+# Scoring a matched document from its cached text costs about this many postings read:
+# the cheaper of the two is used (a few hundred matches of common words).
 TEXT_SCORING_COST = 3
 BM25_K1, BM25_B = 1.2, 0.75
 STOPWORD_SHARE = 0.3         # a word in more than this share of documents adds nothing to ranking
@@ -288,12 +289,14 @@ class IndexView:
         self.build = build
         self.generation = ix.latest_generation()
         self.searcher = ix.searcher()
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()    # Whoosh's stored fields and columns: one reader at a time
         reader = self.searcher.reader()
         self.live = frozenset(reader.all_doc_ids())
         self.columns: dict[str, list] = {name: [] for name in COLUMNS}
+        self.segments: list[tuple[int, SegmentPostings]] = []
+        self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
         used = {}
-        for leaf, _offset in reader.leaf_readers():
+        for leaf, offset in reader.leaf_readers():
             if leaf.segment() is None:      # an index with no documents yet
                 continue
             key = (build, leaf.segment().segment_id())
@@ -301,21 +304,29 @@ class IndexView:
             if values is None:
                 values = {name: list(leaf.column_reader(name)) for name in COLUMNS}
                 values["content_hash"] = [h.decode("utf-8") if isinstance(h, bytes) else h for h in values["content_hash"]]
+                values["postings"] = open_segment(ix.storage.folder, leaf.segment().segment_id())
             used[key] = values
             for name in COLUMNS:
                 self.columns[name].extend(values[name])
+            postings = values["postings"]
+            self.segments.append((offset, postings))
+            for name in SCORED_FIELDS:
+                self.lengths[name].extend(postings.lengths[name])
         segment_columns.clear()
         segment_columns.update(used)
+        self.total_length = {name: sum(p.total_length[name] for _, p in self.segments) for name in SCORED_FIELDS}
+        self.deleted = frozenset(range(len(self.columns["date"]))) - self.live if reader.has_deletions() else frozenset()
         self.date = self.columns["date"]
         self.hash = self.columns["content_hash"]
         self.added = self.columns["added_at"]
         self._texts = texts     # content hash -> (folded text, folded title): shared across generations
         self._by_value: dict[str, dict[str, set[int]]] = {}
-        self.files = reader.column_reader("files") if self.live else {}
+        self._files = reader.column_reader("files") if self.live else {}
         # Newest first as a number: 20250204 for "2025-02-04", -1 for no date (sorts last).
         self.day = [int(d.replace("-", "")) if d else -1 for d in self.date]
         self.doc_count = len(self.live)
         self._postings: dict[tuple[str, str], frozenset[int]] = {}
+        self._weights: dict[str, dict[int, int]] = {}
         self._postings_size = 0
 
     def docs_with(self, name: str, value: str) -> set[int]:
@@ -336,37 +347,64 @@ class IndexView:
         self.searcher.close()
 
     def postings(self, fieldname: str, token: str) -> frozenset[int]:
-        """The documents holding a token, kept for this generation while the cache has room."""
+        """The live documents holding a token, kept for this generation while the cache has room."""
         key = (fieldname, token)
         docs = self._postings.get(key)
         if docs is not None:
             return docs
-        try:
-            docs = frozenset(self.searcher.reader().postings(fieldname, token).all_ids())
-        except Exception:   # whoosh raises TermNotFound for a term absent from the index
-            docs = frozenset()
+        docs = frozenset(chain.from_iterable(p.docs(fieldname, token, base) for base, p in self.segments))
+        if self.deleted and docs:
+            docs = docs - self.deleted
         # Big posting lists (common characters) are the ones worth keeping; bound the total.
         if len(docs) > 256 and self._postings_size + len(docs) <= POSTINGS_CACHE_IDS:
             self._postings[key] = docs
             self._postings_size += len(docs)
         return docs
 
+    def weights(self, fieldname: str, token: str) -> dict[int, int]:
+        """{document: frequency} of a ranking word (deleted documents included: callers
+        look up matched documents only)."""
+        found = self._weights.get((fieldname, token))
+        if found is not None:
+            return found
+        found = {}
+        for base, p in self.segments:
+            found.update(p.weights(fieldname, token, base))
+        if len(found) > 256 and self._postings_size + len(found) <= POSTINGS_CACHE_IDS:
+            self._weights[(fieldname, token)] = found
+            self._postings_size += len(found)
+        return found
+
     def doc_frequency(self, fieldname: str, token: str) -> int:
-        return self.searcher.reader().doc_frequency(fieldname, token)
+        return sum(p.df(fieldname, token) for _, p in self.segments)
 
     def folded(self, docnum: int) -> "Folded":
         """The folded text, title and body length of a document, cached by content hash."""
         key = self.hash[docnum]
         cached = self._texts.get(key)
         if cached is None:
-            stored = self.searcher.stored_fields(docnum)
-            cached = Folded(fold(stored["text"]), fold(stored["title"]), stored["body_len"])
+            with self.lock:
+                stored = self.searcher.stored_fields(docnum)
+            cached = Folded(fold(stored_text(stored)), fold(stored["title"]), stored["body_len"])
             self._texts[key] = cached
         return cached
 
+    def files(self, docnum: int) -> dict:
+        """{relative path: [size, mtime]} of every name a document's content has."""
+        with self.lock:
+            return self._files[docnum] or {}
+
+    def stored(self, docnum: int) -> dict:
+        """A document's stored fields, its text unpacked."""
+        with self.lock:
+            stored = dict(self.searcher.stored_fields(docnum))
+        stored["text"] = stored_text(stored)
+        return stored
+
     def doc_by_id(self, report_id: str) -> int | None:
         try:
-            return self.searcher.document_number(id=report_id)
+            with self.lock:
+                return self.searcher.document_number(id=report_id)
         except Exception:
             return None
 
@@ -518,10 +556,7 @@ class ArchiveSearcher:
             if len(docs) * len(words) * TEXT_SCORING_COST < postings:
                 scored = _score_by_text(view, words, body_words, docs)
             else:
-                subqueries = ([wq.Term("words", w) for w in body_words]
-                              + [wq.Term("title_words", w) for w in words])
-                results = view.searcher.search(wq.Or(subqueries), filter=docs, limit=max(need, RANK_POOL))
-                scored = {hit.docnum: hit.score for hit in results}
+                scored = _score_by_postings(view, words, body_words, docs)
         needles = [t.needle for t in query.positive_terms() if not t.field]
         if len(needles) > 1:
             pool = heapq.nlargest(RANK_POOL, scored.items(), key=lambda kv: kv[1])
@@ -544,29 +579,28 @@ class ArchiveSearcher:
                                                                  or request.indexed_from or request.indexed_to):
             raise InvalidRequest("the query is empty: type a word, a \"phrase\" or choose a filter")
         view = self.view()
-        with view.lock:
-            docs = self.match(view, query, request)
-            total = len(docs)
-            start = (request.page - 1) * request.size
-            if request.page > 1 and start >= total:
-                last = max(1, -(-total // request.size))
-                raise InvalidRequest(f"page {request.page} is beyond the last page ({last}) of {total} results")
-            need = start + request.size
-            if request.sort == "date":
-                day = view.day
-                top = heapq.nsmallest(need, docs, key=lambda d: (-day[d], d))
-                page = [(0.0, d) for d in top[start:need]]
-            else:
-                page = self._rank(view, query, docs, need)[start:need]
-            needles = [t.needle for t in query.positive_terms()]
-            hits = [self._hit(view, docnum, score, needles) for score, docnum in page]
-            facets = {}
-            for name in FACETS:
-                column = view.columns[name]
-                counts = Counter(column[d] for d in docs)
-                counts.pop("", None)
-                counts.pop(None, None)
-                facets[name] = [[value, n] for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        docs = self.match(view, query, request)
+        total = len(docs)
+        start = (request.page - 1) * request.size
+        if request.page > 1 and start >= total:
+            last = max(1, -(-total // request.size))
+            raise InvalidRequest(f"page {request.page} is beyond the last page ({last}) of {total} results")
+        need = start + request.size
+        if request.sort == "date":
+            day = view.day
+            top = heapq.nsmallest(need, docs, key=lambda d: (-day[d], d))
+            page = [(0.0, d) for d in top[start:need]]
+        else:
+            page = self._rank(view, query, docs, need)[start:need]
+        needles = [t.needle for t in query.positive_terms()]
+        hits = [self._hit(view, docnum, score, needles) for score, docnum in page]
+        facets = {}
+        for name in FACETS:
+            column = view.columns[name]
+            counts = Counter(column[d] for d in docs)
+            counts.pop("", None)
+            counts.pop(None, None)
+            facets[name] = [[value, n] for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return {
             "ok": True,
             "query": request.q,
@@ -581,7 +615,7 @@ class ArchiveSearcher:
         }
 
     def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle]) -> dict:
-        stored = view.searcher.stored_fields(docnum)
+        stored = view.stored(docnum)
         folded = view.folded(docnum).text
         return {
             "id": stored["id"],
@@ -591,7 +625,7 @@ class ArchiveSearcher:
             "industry": stored.get("industry", ""),
             "rating": stored.get("rating", ""),
             "path": stored["path"],
-            "paths": sorted(view.files[docnum] or [stored["path"]]),
+            "paths": sorted(view.files(docnum) or [stored["path"]]),
             "score": round(score, 4),
             "snippets": build_snippets(stored["text"], folded, stored["body_len"], needles),
         }
@@ -599,12 +633,11 @@ class ArchiveSearcher:
     def document(self, report_id: str) -> dict | None:
         """Metadata and cleaned text of one report, or None if the id is unknown."""
         view = self.view()
-        with view.lock:
-            docnum = view.doc_by_id(report_id)
-            if docnum is None:
-                return None
-            stored = dict(view.searcher.stored_fields(docnum))
-            files = view.files[docnum] or {}
+        docnum = view.doc_by_id(report_id)
+        if docnum is None:
+            return None
+        stored = view.stored(docnum)
+        files = view.files(docnum)
         meta = stored.pop("meta", {}) or {}
         return {
             "id": stored["id"],
@@ -633,25 +666,53 @@ class ArchiveSearcher:
         return len(view.live)
 
 
-def _score_by_text(view: IndexView, words: list[str], body_words: list[str], docs: set[int]) -> dict[int, float]:
-    """BM25F of the query words over the matched documents, counted in their cached texts.
-
-    The same formula as Whoosh's BM25F over the jieba word fields (body length in jieba
-    words, idf from the word's document frequency, title boosted, boilerplate not counted),
-    with a word's frequency counted where its characters appear, as matching does.
-    """
-    reader = view.searcher.reader()
+def _bm25_setup(view: IndexView, words: list[str]) -> tuple[dict[str, float], float]:
+    """idf of each query word (from its document frequency in bodies) and the average body length."""
     count = view.doc_count or 1
-    avg_body = reader.field_length("words") / count or 1.0
+    avg_body = view.total_length["words"] / max(len(view.lengths["words"]), 1) or 1.0
     idf = {w: math.log(1 + (count - df + 0.5) / (df + 0.5))
            for w in words for df in [max(view.doc_frequency("words", w), 1)]}
+    return idf, avg_body
+
+
+def _score_by_postings(view: IndexView, words: list[str], body_words: list[str], docs: set[int]) -> dict[int, float]:
+    """BM25F of the query words over the matched documents, from the postings: body words
+    with length normalization, title words boosted (titles are short: no normalization)."""
+    idf, avg_body = _bm25_setup(view, words)
+    k1, b = BM25_K1, BM25_B
+    lengths = view.lengths["words"]
+    scored: dict[int, float] = {}
+    get = scored.get
+    for field_name, field_words, boost in (("words", body_words, 1.0), ("title_words", words, TITLE_BOOST)):
+        for word in field_words:
+            weights = view.weights(field_name, word)
+            if not weights:
+                continue
+            weight = boost * idf[word] * (k1 + 1)
+            pairs = ((d, tf) for d, tf in weights.items() if d in docs) if len(weights) <= len(docs) \
+                else ((d, tf) for d in docs if (tf := weights.get(d)))
+            if field_name == "words":
+                for d, tf in pairs:
+                    scored[d] = get(d, 0.0) + weight * tf / (tf + k1 * (1 - b + b * lengths[d] / avg_body))
+            else:
+                for d, tf in pairs:
+                    scored[d] = get(d, 0.0) + weight * tf / (tf + k1)
+    return scored
+
+
+def _score_by_text(view: IndexView, words: list[str], body_words: list[str], docs: set[int]) -> dict[int, float]:
+    """The same BM25F as _score_by_postings, counted in the matched documents' cached texts
+    (cheaper when few documents match common words): a word counts wherever its
+    characters appear, as matching does."""
+    idf, avg_body = _bm25_setup(view, words)
     in_body_too = set(body_words)
     latin = {w: re.compile(f"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])") for w in words if LATIN_WORD.fullmatch(w)}
     k1, b = BM25_K1, BM25_B
+    lengths = view.lengths["words"]
     scored: dict[int, float] = {}
     for docnum in docs:
         text, title, body_len = view.folded(docnum)
-        norm = k1 * (1 - b + b * reader.doc_field_length(docnum, "words", 1) / avg_body)
+        norm = k1 * (1 - b + b * lengths[docnum] / avg_body)
         score = 0.0
         for word in words:
             pattern = latin.get(word)

@@ -17,6 +17,7 @@ from whoosh.index import LockError
 
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable
+from indexer.postings import PostingsBuilder, open_segment, postings_path
 from indexer.schema import SCHEMA_VERSION, build_schema
 
 INDEX_NAME = "reports"
@@ -26,7 +27,7 @@ STALE_BUILD_SECONDS = 6 * 3600
 
 
 def _cache_missing_columns() -> None:
-    """Whoosh 2.7.4 stats the disk for every posting of a field without lengths (our n-grams)
+    """Whoosh 2.7.4 stats the disk for every posting of a field without lengths (our ID fields)
     while flushing a segment, because it caches only the columns it found: cache misses too.
     Measured: commit of 150 reports 5.66 s -> 4.83 s."""
     original = W3PerDocReader._cached_reader
@@ -139,9 +140,83 @@ class IndexStore:
         write_json_atomic(self.status_path, status)
 
 
+def _small_segments(segments: list) -> list:
+    """The segments Whoosh's MERGE_SMALL policy would merge (a Fibonacci size heuristic)."""
+    from whoosh.writing import fib
+
+    ordered = sorted(segments, key=lambda s: s.doc_count_all())
+    total = 0
+    for i, segment in enumerate(ordered):
+        total += segment.doc_count_all()
+        if i > 3 and total < fib(i + 5):
+            return ordered[:i + 1]
+    return []
+
+
+class ReportWriter:
+    """A Whoosh segment writer plus the postings file of the segment it writes.
+
+    Documents are added with their analysis (`indexer.indexing.analyse`); Whoosh gets the
+    stored fields and columns, the PostingsBuilder the postings. `commit` replaces Whoosh's:
+    it merges segments the same way, carrying their postings files over, and writes the new
+    segment's postings file before the table of contents that makes it visible.
+    """
+
+    def __init__(self, ix: whoosh_index.Index, writer):
+        self.writer = writer
+        self.folder = Path(ix.storage.folder)
+        self.postings = PostingsBuilder()
+
+    def add(self, analysis: dict, **fields) -> None:
+        self.writer.add_document(**fields)
+        self.postings.add(analysis)
+
+    def delete_by_term(self, fieldname: str, text: str) -> int:
+        return self.writer.delete_by_term(fieldname, text)
+
+    def finish_segment(self):
+        """Close the segment being written (no commit): the segment, or None if it is empty."""
+        writer = self.writer
+        if not writer._added:
+            writer._close_segment()
+            return None
+        segment = writer._finalize_segment()
+        self.postings.write(postings_path(self.folder, segment.segment_id()))
+        return segment
+
+    def commit(self, merge: bool = True, optimize: bool = False) -> None:
+        from whoosh.reading import SegmentReader
+
+        writer = self.writer
+        segments = list(writer.segments)
+        chosen = segments if optimize else _small_segments(segments) if merge else []
+        for segment in chosen:
+            postings = open_segment(self.folder, segment.segment_id())
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            try:
+                live = list(reader.all_doc_ids())
+                writer.add_reader(reader)
+                self.postings.add_segment(postings, live)
+            finally:
+                reader.close()
+                postings.close()
+        final = [s for s in segments if s not in chosen]
+        segment = self.finish_segment()
+        if segment is not None:
+            final.append(segment)
+        writer._commit_toc(final)
+        writer._finish()
+
+    def cancel(self) -> None:
+        writer = self.writer
+        if not writer.is_closed:
+            writer._close_segment()
+            writer._finish()
+
+
 @contextmanager
-def writing(ix: whoosh_index.Index, merge: bool = True, **writer_options) -> Iterator:
-    """A Whoosh writer that commits when the block ends and cancels on any error.
+def writing(ix: whoosh_index.Index, merge: bool = True, optimize: bool = False, **writer_options) -> Iterator[ReportWriter]:
+    """A ReportWriter that commits when the block ends and cancels on any error.
 
     merge=False leaves small segments unmerged: a commit then costs only the new
     documents (the watcher merges later, when the folder is quiet).
@@ -149,7 +224,7 @@ def writing(ix: whoosh_index.Index, merge: bool = True, **writer_options) -> Ite
     deadline = time.monotonic() + WRITE_LOCK_WAIT
     while True:
         try:
-            writer = ix.writer(**writer_options)
+            writer = ReportWriter(ix, ix.writer(**writer_options))
             break
         except LockError:
             if time.monotonic() > deadline:
@@ -157,8 +232,7 @@ def writing(ix: whoosh_index.Index, merge: bool = True, **writer_options) -> Ite
             time.sleep(0.1)
     try:
         yield writer
+        writer.commit(merge=merge, optimize=optimize)
     except BaseException:
         writer.cancel()
         raise
-    else:
-        writer.commit(merge=merge)

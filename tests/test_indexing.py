@@ -198,6 +198,57 @@ def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_inde
     assert not indexer.sync().receipts      # the cached state matches the merged index
 
 
+def test_merging_segments_carries_postings_over_deletions_and_changes(sample_index):
+    """Postings live beside each segment (indexer.postings): a merge renumbers documents
+    around deleted ones. Every query answers the same before and after, and as a fresh build."""
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    for i in range(14):
+        (root / f"m{i:02d}.md").write_text(f"# 钠电池周报{i}\n\n第{i:02d}号：钠电池装机量提升，标记{i:02d}甲乙。Model{i}\n",
+                                           encoding="utf-8")
+        indexer.sync([f"m{i:02d}.md"], merge=False)
+    for i in (1, 5, 9):
+        (root / f"m{i:02d}.md").unlink()
+        indexer.sync([f"m{i:02d}.md"], merge=False)
+    for i in (2, 6):
+        (root / f"m{i:02d}.md").write_text(f"# 钠电池周报{i}\n\n第{i:02d}号改：固态电池，标记{i:02d}丙丁。\n", encoding="utf-8")
+        indexer.sync([f"m{i:02d}.md"], merge=False)
+    queries = ["钠电池", "装机量", '"标记02甲"', '"标记02丙"', "标记06丙丁", '"标记09"', "model3", "电池", "DeepSeek",
+               "固态 电池", "周报 -固态"]
+
+    def answers():
+        return {q: (find(sample_index, q, size=50)[0], find(sample_index, q)[1]["total"]) for q in queries}
+
+    before = answers()
+    assert before["钠电池"][1] == 14 - 3 and before["装机量"][1] == 14 - 3 - 2
+    assert before['"标记02甲"'][1] == 0 and before['"标记02丙"'][0] == {"m02.md"}
+    assert before['"标记09"'][1] == 0 and before["model3"][0] == {"m03.md"}
+    indexer.merge_segments()
+    assert answers() == before
+    with writing_all(sample_index):
+        pass
+    assert answers() == before
+    indexer.build()
+    assert answers() == before
+
+
+def writing_all(settings):
+    """Merge every segment into one (Whoosh's optimize), postings included."""
+    from contextlib import contextmanager
+
+    from indexer.store import writing
+
+    @contextmanager
+    def merged():
+        ix = IndexStore(settings).open()
+        try:
+            with writing(ix, optimize=True) as writer:
+                yield writer
+        finally:
+            ix.close()
+    return merged()
+
+
 def test_point_in_time_search_sees_only_reports_that_had_arrived(sample_index):
     """A back-test asks what was known at a moment: later arrivals stay out."""
     from datetime import datetime, timezone

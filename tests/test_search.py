@@ -211,7 +211,7 @@ def test_exactness_against_a_plain_scan(searcher):
     view = searcher.view()
     texts = {}
     for docnum in view.live:
-        stored = view.searcher.stored_fields(docnum)
+        stored = view.stored(docnum)
         texts[stored["path"].split("/")[-1]] = fold(stored["text"])
     rng = random.Random(7)
     queries = []
