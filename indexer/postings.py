@@ -239,5 +239,22 @@ class SegmentPostings:
         return dict(zip(ids, tfs))
 
 
+def verify(path: Path) -> None:
+    """Raise ValueError unless `path` is a whole postings file (header and every extent)."""
+    with open(path, "rb") as fh:
+        if fh.read(len(MAGIC)) != MAGIC:
+            raise ValueError(f"{path.name} is not a postings file of this version")
+        size = os.fstat(fh.fileno()).st_size
+        try:
+            (head_len,) = struct.unpack("<I", fh.read(4))
+            header = json.loads(fh.read(head_len))
+            extents = [e for info in header["fields"].values() for e in info.values()] + list(header["lengths"].values())
+        except (struct.error, ValueError, KeyError, AttributeError) as exc:
+            raise ValueError(f"{path.name} has a damaged header") from exc
+        end = len(MAGIC) + 4 + head_len + max((start + length for start, length in extents), default=0)
+        if end > size:
+            raise ValueError(f"{path.name} is cut short ({size} of {end} bytes)")
+
+
 def open_segment(directory: str | Path, segment_id: str) -> SegmentPostings:
     return SegmentPostings(postings_path(directory, segment_id))

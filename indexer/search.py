@@ -454,7 +454,7 @@ class ArchiveSearcher:
             except Exception as exc:
                 if view is not None:
                     return view     # a generation being switched: keep serving the last one
-                raise IndexUnavailable(f"the index cannot be read: {exc}") from None
+                raise IndexUnavailable(f"the index cannot be read ({exc}): run `python -m indexer build`") from None
             if view is not None and view.build != build:
                 self._texts.clear()
             self._view = fresh

@@ -18,6 +18,7 @@ from whoosh.index import LockError
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable
 from indexer.postings import PostingsBuilder, open_segment, postings_path
+from indexer.postings import verify as verify_postings
 from indexer.schema import SCHEMA_VERSION, build_schema
 
 INDEX_NAME = "reports"
@@ -93,6 +94,8 @@ class IndexStore:
         try:
             ix = whoosh_index.open_dir(str(self.live), indexname=INDEX_NAME)
             ix.reader().close()     # reads every segment's header: damage shows here, not later
+            for segment in ix._segments():
+                verify_postings(postings_path(self.live, segment.segment_id()))
             return ix
         except Exception as exc:  # whoosh raises many kinds for a damaged folder
             raise IndexUnavailable(f"index at {self.live_build()} cannot be opened ({exc}): run `python -m indexer build`") from None

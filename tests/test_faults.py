@@ -81,7 +81,8 @@ def test_build_killed_half_way_leaves_the_live_index_untouched(sample_index, tmp
     assert result.documents == 305 and total(sample_index, '"批量标记299"') == 1
 
 
-@pytest.mark.parametrize("damage", ["remove_toc", "truncate_segments", "remove_live"])
+@pytest.mark.parametrize("damage", ["remove_toc", "truncate_segments", "remove_postings", "truncate_postings",
+                                    "remove_live"])
 def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sample_index, damage):
     store = IndexStore(sample_index)
     live = store.live_build()
@@ -91,6 +92,12 @@ def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sampl
     elif damage == "truncate_segments":
         for segment in live.glob("*.seg"):
             segment.write_bytes(segment.read_bytes()[:100])
+    elif damage == "remove_postings":
+        for postings in live.glob("*.post"):
+            postings.unlink()
+    elif damage == "truncate_postings":
+        for postings in live.glob("*.post"):
+            postings.write_bytes(postings.read_bytes()[:-10])
     else:
         store.live.unlink()
     report = status_report(sample_index)
