@@ -434,12 +434,12 @@ def render(args, built, run, other, bound, shares, load_before, load_after, clie
         f"With both cores the "
         f"server could answer at most {cores * 1000 / served_ms:.0f} searches/s; the clients themselves took "
         f"{search['client_cpu'] / search['wall']:.2f} cores ({search['client_cpu'] / search['wall'] / cores:.0%} "
-        f"of the machine). Inside `search` (cProfile, cumulative): ranking `_rank` {shares['_rank']:.0%} (Whoosh's "
-        f"pure-Python BM25 collector over every match), matching {shares['match']:.0%}, hits with snippets "
+        f"of the machine). Inside `search` (cProfile, cumulative): ranking `_rank` {shares['_rank']:.0%} (BM25F "
+        f"over the matches, from the postings files or the cached texts), matching {shares['match']:.0%}, hits with snippets "
         f"{shares['_hit']:.0%}, the rest (query parsing, the three facet `Counter`s over every matched document) "
-        f"{shares['rest']:.0%}. A worker answers one search at a time whatever its threads: `search` runs under "
-        f"`view.lock` (one Whoosh searcher per view, indexer/search.py), so threads > 1 add only GIL and lock "
-        f"hand-offs; with {args.clients} closed-loop clients the mean latency is {args.clients} / rate "
+        f"{shares['rest']:.0%}. Only Whoosh's stored fields and columns are read under "
+        f"`view.lock`; the rest of a search is pure Python under the GIL, so a worker's threads overlap I/O and "
+        f"JSON at most, and a worker with no connection idles a core; with {args.clients} closed-loop clients the mean latency is {args.clients} / rate "
         f"(Little's law), and p99 is the slowest queries (phrases, 20–40 ms each) waiting behind the other "
         f"connections of their worker.",
     ]

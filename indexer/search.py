@@ -34,6 +34,7 @@ FILTER_PREFIXES = ("broker", "industry", "rating")
 SORTS = ("relevance", "date")
 RANK_POOL = 50               # candidates re-ranked with the proximity bonus
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
+TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # Scoring a matched document from its cached text costs about this many postings read:
 # the cheaper of the two is used (a few hundred matches of common words).
 TEXT_SCORING_COST = 3
@@ -269,6 +270,37 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
 COLUMNS = ("date", "broker", "industry", "rating", "content_hash", "added_at")
 
 
+class TextCache:
+    """Folded texts by content hash, shared across generations, bounded by total characters
+    (the oldest entries go first). Safe to share between threads: single dict operations."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.size = 0
+        self._items: dict[str, tuple["Folded", int]] = {}
+
+    def get(self, key: str) -> "Folded | None":
+        found = self._items.get(key)
+        return found[0] if found is not None else None
+
+    def put(self, key: str, value: "Folded", size: int) -> None:
+        if key in self._items:
+            return
+        self._items[key] = (value, size)
+        self.size += size
+        while self.size > self.limit and len(self._items) > 1:
+            try:
+                oldest = next(iter(self._items))
+                _, dropped = self._items.pop(oldest)
+            except (StopIteration, KeyError, RuntimeError):   # another thread got there first
+                break
+            self.size -= dropped
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.size = 0
+
+
 class Folded(NamedTuple):
     """A document's matching forms: text (body, then boilerplate), title, length of the body."""
 
@@ -386,7 +418,7 @@ class IndexView:
             with self.lock:
                 stored = self.searcher.stored_fields(docnum)
             cached = Folded(fold(stored_text(stored)), fold(stored["title"]), stored["body_len"])
-            self._texts[key] = cached
+            self._texts.put(key, cached, len(cached.text))
         return cached
 
     def files(self, docnum: int) -> dict:
@@ -434,7 +466,7 @@ class ArchiveSearcher:
         self.store = IndexStore(settings)
         self._view: IndexView | None = None
         self._lock = threading.Lock()
-        self._texts: dict = {}
+        self._texts = TextCache(TEXT_CACHE_CHARS)
         self._segment_columns: dict = {}
         init_jieba(settings.var_dir / "jieba.cache", settings.index.user_dict)
 

@@ -139,9 +139,9 @@ def test_bad_requests_are_refused_with_a_message(searcher, params, message):
         searcher.search(parse_request(params, searcher.settings))
 
 
-@pytest.fixture(params=["whoosh", "text"])
+@pytest.fixture(params=["postings", "text"])
 def scoring(request, monkeypatch):
-    """Run a test with Whoosh's BM25F scorer and with the scorer over cached texts."""
+    """Run a test with the BM25F scorer over the postings and with the scorer over cached texts."""
     import indexer.search
 
     monkeypatch.setattr(indexer.search, "TEXT_SCORING_COST", 0 if request.param == "text" else 10**9)
@@ -227,3 +227,26 @@ def test_exactness_against_a_plain_scan(searcher):
         assert paths(searcher, q) == _scan(texts, q), q
     for word in ["模型", "算力", "在建", "产业链", "推理", "芯片"]:
         assert paths(searcher, word) == _scan(texts, word), word
+
+
+def test_a_bounded_text_cache_evicts_and_answers_the_same(searcher):
+    """Folded texts are cached per process up to a character budget; past it the oldest go,
+    and searches read them again: the same answers with a budget of one character."""
+    from indexer.search import TextCache
+
+    queries = ["模型", '"人工智能"', "DeepSeek", "电池 -钠", "title:周报"]
+
+    def answers():
+        return [(a["total"], [h["id"] for h in a["hits"]], [h["snippets"] for h in a["hits"]])
+                for q in queries for a in [searcher.search(parse_request({"q": q}, searcher.settings))]]
+
+    expected = answers()
+    saved = searcher._texts
+    try:
+        searcher._texts = TextCache(1)
+        searcher._view = None
+        assert answers() == expected
+        assert len(searcher._texts._items) == 1     # everything else was evicted
+    finally:
+        searcher._texts = saved
+        searcher._view = None
