@@ -33,6 +33,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not browser"
 
 bench: setup
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/index_bench.py gator_reports xwlb_stories
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/exactness.py

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
 import warnings
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,6 +51,86 @@ def make_settings(tmp_path: Path, root: Path | None = None, **tables) -> object:
         overrides.setdefault(table, {}).update(values)
     (root or tmp_path / "archive").mkdir(parents=True, exist_ok=True)
     return load_settings(DEFAULT_CONFIG, overrides=overrides, environ={})
+
+
+def child_pids(pid: int) -> dict[int, list[str]]:
+    """The children of `pid` and their command lines, read from /proc."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, IndexError, ValueError):
+            continue
+    return children
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...), parents first."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for parent in frontier for child in child_pids(parent)]
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_process_tree(process) -> None:
+    """SIGKILL a Popen and everything below it (a failed test must not leave servers behind)."""
+    below = descendant_pids(process.pid)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for pid in below:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def get_json(url: str) -> dict:
+    """GET a JSON answer (urllib raises HTTPError on 4xx/5xx)."""
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)
+
+
+def poll(check, seconds: float):
+    """check() until it returns something truthy, for at most `seconds`; the last result."""
+    deadline, result = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            result = None
+        if result:
+            return result
+        time.sleep(0.1)
+    return result
+
+
+class OutputReader(threading.Thread):
+    """Collects a process's output lines; text() waits (briefly) for the end of the stream."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, []
+        self.start()
+
+    def run(self):
+        self.lines.extend(self.stream)
+
+    def text(self) -> str:
+        self.join(5)
+        return "".join(self.lines)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY, free_port
+from conftest import (ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY, child_pids,
+                      free_port)
 from indexer.indexing import Indexer
 from server import create_app
 from server.uploads import safe_file_name
@@ -446,17 +447,6 @@ def test_raw_utf8_queries_are_repaired_for_the_development_server(built_samples)
     assert "--data-urlencode" in error["error"]
     assert client.get("/api/search", query_string={"q": "横空出世"}).json["total"] == 2
 
-def child_pids(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
 
 def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
     import json
@@ -485,7 +475,7 @@ def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
             except (urllib.error.URLError, ConnectionError):   # not listening yet, or 503 while building
                 time.sleep(0.2)
         assert health == {"ok": True, "documents": 5}
-        watchers = child_pids(process.pid)
+        watchers = list(child_pids(process.pid))
         assert len(watchers) == 1
         assert "watch" in Path(f"/proc/{watchers[0]}/cmdline").read_bytes().decode().split("\0")
     finally:

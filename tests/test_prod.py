@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import HUAAN, KAIYUAN, SAMPLES, free_port
+from conftest import (HUAAN, KAIYUAN, SAMPLES, OutputReader, child_pids, free_port, get_json, is_running,
+                      kill_process_tree, poll)
 
 from indexer.config import PROJECT_ROOT
 
@@ -25,62 +20,6 @@ pytest.importorskip("gunicorn")
 NEW_REPORT = "氢能重卡行业深度：加氢站建设提速.txt"
 NEW_TEXT = ("氢能重卡产业链梳理。\n\n"
             "今年加氢站建设明显提速，燃料电池系统成本持续下降，氢能重卡示范城市群扩容。\n")
-
-
-def child_pids(pid: int) -> dict[int, list[str]]:
-    """The children of `pid` and their command lines, read from /proc."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                children[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")
-        except (OSError, IndexError, ValueError):
-            continue
-    return children
-
-
-def is_running(pid: int) -> bool:
-    """Whether `pid` exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return json.load(answer)
-
-
-def poll(check, seconds: float):
-    """check() until it returns something truthy, for at most `seconds`; the last result."""
-    deadline, result = time.monotonic() + seconds, None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            result = None
-        if result:
-            return result
-        time.sleep(0.1)
-    return result
-
-
-class OutputReader(threading.Thread):
-    """Collects a process's output lines; text() waits (briefly) for the end of the stream."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream, self.lines = stream, []
-        self.start()
-
-    def run(self):
-        self.lines.extend(self.stream)
-
-    def text(self) -> str:
-        self.join(5)
-        return "".join(self.lines)
 
 
 @pytest.fixture
@@ -100,9 +39,7 @@ def prod_server(tmp_path):
     try:
         yield f"http://127.0.0.1:{port}", process, reader
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_process_tree(process)
 
 
 def test_prod_serves_searches_indexes_drops_and_stops_cleanly(prod_server, tmp_path):
