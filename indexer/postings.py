@@ -15,8 +15,8 @@ clean-up deletes it with its segment. It is written before the commit that makes
 segment visible, under a temporary name and renamed, so a reader never sees half of one.
 
 Layout: MAGIC, a little-endian u32 header length, a JSON header, then the blobs it points
-to. Per field: the terms joined by newlines, their document frequencies (u32), offsets
-into the data (u64) and the data. A term's postings are the gaps between its document
+to, each 8-byte aligned. Per field: the terms' UTF-8 bytes in sorted order and where each
+starts (u32), their document frequencies (u32), offsets into the data (u64) and the data. A term's postings are the gaps between its document
 numbers (u8/u16/u32, whichever is enough), then for scored fields the frequencies (u8/u16),
 zlib-compressed when that pays. Decoding is array + itertools.accumulate, both in C.
 """
@@ -33,8 +33,9 @@ from collections import Counter, defaultdict
 from itertools import accumulate, chain
 from operator import sub
 from pathlib import Path
+from typing import Iterator
 
-MAGIC = b"RAPOSTINGS\x001\n"
+MAGIC = b"RAPOSTINGS\x002\n"
 SET_FIELDS = ("ngrams", "latin")
 SCORED_FIELDS = ("words", "title_words")
 FIELDS = SET_FIELDS + SCORED_FIELDS
@@ -85,7 +86,7 @@ class PostingsBuilder:
         for name in FIELDS:
             table = self._ids[name]
             tfs_table = self._tfs.get(name)
-            for term, slot in postings.terms[name].items():
+            for term, slot in postings.items(name):
                 ids, tfs = postings.decode(name, slot)
                 if every:
                     mapped = [base + d for d in ids]
@@ -112,14 +113,20 @@ class PostingsBuilder:
 
         def put(blob: bytes) -> list[int]:
             nonlocal offset
-            blobs.append(blob)
-            offset += len(blob)
-            return [offset - len(blob), len(blob)]
+            start = offset
+            padding = -len(blob) % 8        # every blob starts 8-byte aligned: read as typed views
+            blobs.append(blob + bytes(padding))
+            offset += len(blob) + padding
+            return [start, len(blob)]
 
         for name in FIELDS:
             table = self._ids[name]
             tfs_table = self._tfs.get(name)
-            terms = list(table)
+            # Sorted by their UTF-8 bytes: a reader finds a term by binary search in the file
+            # itself, with no dictionary of every term in memory.
+            keyed = sorted((term.encode("utf-8"), term) for term in table)
+            terms = [term for _, term in keyed]
+            term_offsets = array("I", accumulate((len(key) for key, _ in keyed), initial=0))
             dfs = array("I", (len(table[t]) for t in terms))
             offsets = array("Q")
             data = bytearray()
@@ -128,7 +135,8 @@ class PostingsBuilder:
                 data += _encode(table[term], tfs_table[term] if tfs_table is not None else None)
             offsets.append(len(data))
             header["fields"][name] = {
-                "terms": put("\n".join(terms).encode("utf-8")),
+                "terms": put(b"".join(key for key, _ in keyed)),
+                "term_offsets": put(term_offsets.tobytes()),
                 "df": put(dfs.tobytes()),
                 "offsets": put(offsets.tobytes()),
                 "data": put(bytes(data)),
@@ -170,7 +178,12 @@ def _encode(ids: list[int], tfs: list[int] | None) -> bytes:
 
 
 class SegmentPostings:
-    """One segment's postings file, opened for reading (data memory-mapped, shared by processes)."""
+    """One segment's postings file, opened for reading.
+
+    The file is memory-mapped and read in place (terms by binary search, typed views over
+    its arrays): opening costs nothing per term, and the pages are shared by every process
+    that reads the same generation.
+    """
 
     def __init__(self, path: Path):
         with open(path, "rb") as fh:
@@ -182,41 +195,63 @@ class SegmentPostings:
         start = len(MAGIC) + 4
         header = json.loads(data[start:start + head_len])
         base = start + head_len
+        self._base = base
+        self._view = memoryview(data)
         self.doc_count: int = header["docs"]
-        self.terms: dict[str, dict[str, int]] = {}
-        self._df: dict[str, array] = {}
-        self._offsets: dict[str, array] = {}
-        self._data_start: dict[str, int] = {}
+        self._fields: dict[str, tuple] = {}
 
-        def blob(extent: list[int]) -> bytes:
-            return data[base + extent[0]:base + extent[0] + extent[1]]
+        def typed(extent: list[int], code: str) -> memoryview:
+            return self._view[base + extent[0]:base + extent[0] + extent[1]].cast(code)
 
         for name in FIELDS:
             info = header["fields"][name]
-            text = blob(info["terms"]).decode("utf-8")
-            terms = text.split("\n") if text else []
-            self.terms[name] = dict(zip(terms, range(len(terms))))
-            self._df[name] = array("I", blob(info["df"]))
-            self._offsets[name] = array("Q", blob(info["offsets"]))
-            self._data_start[name] = base + info["data"][0]
-        self.lengths: dict[str, array] = {name: array("I", blob(header["lengths"][name])) for name in SCORED_FIELDS}
+            df = typed(info["df"], "I")
+            self._fields[name] = (base + info["terms"][0], typed(info["term_offsets"], "I"), df,
+                                  typed(info["offsets"], "Q"), base + info["data"][0], len(df))
+        self.lengths: dict[str, array] = {name: array("I", typed(header["lengths"][name], "I"))
+                                          for name in SCORED_FIELDS}
         self.total_length = {name: sum(values) for name, values in self.lengths.items()}
 
     def close(self) -> None:
+        self._fields.clear()
+        self._view.release()
         self._map.close()
 
+    def slot(self, name: str, term: str) -> int | None:
+        """The position of a term in the field's sorted terms, or None."""
+        start, term_offsets, _, _, _, count = self._fields[name]
+        key = term.encode("utf-8")
+        data = self._map
+        lo, hi = 0, count
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if data[start + term_offsets[mid]:start + term_offsets[mid + 1]] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < count and data[start + term_offsets[lo]:start + term_offsets[lo + 1]] == key:
+            return lo
+        return None
+
+    def items(self, name: str) -> Iterator[tuple[str, int]]:
+        """Every (term, slot) of a field, in order (for merges)."""
+        start, term_offsets, _, _, _, count = self._fields[name]
+        data = self._map
+        for slot in range(count):
+            yield data[start + term_offsets[slot]:start + term_offsets[slot + 1]].decode("utf-8"), slot
+
     def df(self, name: str, term: str) -> int:
-        slot = self.terms[name].get(term)
-        return 0 if slot is None else self._df[name][slot]
+        slot = self.slot(name, term)
+        return 0 if slot is None else self._fields[name][2][slot]
 
     def decode(self, name: str, slot: int, base: int = 0) -> tuple[list[int], list[int] | None]:
         """Document numbers (plus `base`) and, for scored fields, frequencies of one term."""
-        offsets, start = self._offsets[name], self._data_start[name]
+        _, _, dfs, offsets, start, _ = self._fields[name]
         raw = self._map[start + offsets[slot]:start + offsets[slot + 1]]
         flags, body = raw[0], raw[1:]
         if flags & 0x10:
             body = zlib.decompress(body)
-        count = self._df[name][slot]
+        count = dfs[slot]
         id_code, tf_code = _TYPECODES[flags & 3], _TYPECODES[(flags >> 2) & 3]
         id_size = array(id_code).itemsize
         gaps = array(id_code, body[:count * id_size])
@@ -228,11 +263,11 @@ class SegmentPostings:
         return ids, tfs
 
     def docs(self, name: str, term: str, base: int = 0) -> list[int]:
-        slot = self.terms[name].get(term)
+        slot = self.slot(name, term)
         return [] if slot is None else self.decode(name, slot, base)[0]
 
     def weights(self, name: str, term: str, base: int = 0) -> dict[int, int]:
-        slot = self.terms[name].get(term)
+        slot = self.slot(name, term)
         if slot is None:
             return {}
         ids, tfs = self.decode(name, slot, base)
