@@ -66,6 +66,14 @@ def child_pids(pid: int) -> list[int]:
     return sorted(children)
 
 
+def command_line(pid: int) -> list[str]:
+    """The command line of a process ([] once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds of a process (its own threads, not its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -100,9 +108,10 @@ def get_json(port: int, path: str) -> dict:
 
 
 class Served:
-    """`python -m server --prod --no-watch` over the benchmark index, output to a log file."""
+    """`python -m server --prod --no-watch` over the benchmark index (with watch=True the watcher too,
+    the index's writer), output to a log file."""
 
-    def __init__(self, settings, workers: int, threads: int, folder: Path):
+    def __init__(self, settings, workers: int, threads: int, folder: Path, watch: bool = False):
         self.port = free_port()
         self.config = folder / "config.toml"
         self.config.write_text(
@@ -114,7 +123,8 @@ class Served:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
         with open(self.log_path, "w", encoding="utf-8") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "server", "--prod", "--no-watch", "--config", str(self.config)],
+                [sys.executable, "-m", "server", "--prod", *([] if watch else ["--no-watch"]),
+                 "--config", str(self.config)],
                 cwd=PROJECT, env=environ, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, seconds: float = 60) -> dict:
@@ -133,9 +143,14 @@ class Served:
 
     def gunicorn(self) -> tuple[int, list[int]]:
         """(master pid, worker pids)."""
-        masters = child_pids(self.process.pid)
+        masters = [pid for pid in child_pids(self.process.pid) if any("gunicorn" in a for a in command_line(pid))]
         assert len(masters) == 1, masters
         return masters[0], child_pids(masters[0])
+
+    def watcher(self) -> int | None:
+        """The pid of the watcher child (`python -m indexer watch`), None while it is being restarted."""
+        found = [pid for pid in child_pids(self.process.pid) if "watch" in command_line(pid)]
+        return found[0] if found else None
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -191,17 +206,23 @@ def run_clients(port: int, paths: list[str], clients: int, seconds: float, serve
     client_cpu = time.process_time() - client_cpu
     busy1, total1 = machine_busy()
     server_cpu = [cpu_seconds(pid) - before for pid, before in zip(server_pids, server_cpu)]
-    flat = sorted(ms for mine in latencies for ms in mine)
-    failed = [e for mine in errors for e in mine]
-    done = len(flat) + len(failed)
     return {
-        "wall": wall, "ok": len(flat), "errors": failed, "rate": done / wall,
-        "p50": statistics.median(flat) if flat else float("nan"),
-        "p99": flat[min(len(flat) - 1, int(len(flat) * 0.99))] if flat else float("nan"),
-        "max": flat[-1] if flat else float("nan"), "mean": statistics.fmean(flat) if flat else float("nan"),
+        **latency_summary([ms for mine in latencies for ms in mine], [e for mine in errors for e in mine], wall),
         "client_cpu": client_cpu, "server_cpu": server_cpu,
         "machine_busy": (busy1 - busy0) / max(1, total1 - total0),
         "per_client": [len(mine) for mine in latencies],
+    }
+
+
+def latency_summary(latencies: list[float], errors: list[str], wall: float) -> dict:
+    """Requests/s, p50/p99/max/mean ms of the answered requests, and the errors, of a load run."""
+    flat = sorted(latencies)
+    return {
+        "wall": wall, "ok": len(flat), "errors": errors, "rate": (len(flat) + len(errors)) / wall,
+        "p50": statistics.median(flat) if flat else float("nan"),
+        "p99": flat[min(len(flat) - 1, int(len(flat) * 0.99))] if flat else float("nan"),
+        "max": flat[-1] if flat else float("nan"), "mean": statistics.fmean(flat) if flat else float("nan"),
+        "latencies": flat,
     }
 
 

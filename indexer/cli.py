@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -44,6 +45,16 @@ def status_report(settings) -> dict:
     return report
 
 
+def describe_os_error(exc: OSError, settings) -> str:
+    """One line for an operating-system error met while indexing (a full disk, a read-only folder)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        index = f" for the index in {settings.index.dir}" if settings is not None else ""
+        return (f"no space left on the device{index}{where}: free some space and run the command again "
+                f"(documents indexed before are kept and still searchable)")
+    return f"{exc.strerror or exc}{where}"
+
+
 def _print_result(result, as_json: bool) -> None:
     counts = {s: result.count(s) for s in ("indexed", "duplicate", "unchanged", "deleted", "failed")}
     if as_json:
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = None
     try:
         settings = load_settings(args.config)
         if args.command in ("build", "sync"):
@@ -117,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if report["ok"] else 1
     except ArchiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A full disk or an unwritable folder is the machine's state, not a bug: one line, no traceback.
+        print(f"error: {describe_os_error(exc, settings)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

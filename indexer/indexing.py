@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
+import os
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +21,8 @@ from indexer.metadata import extract_metadata
 from indexer.normalize import clean_inline, clean_report, fold
 from indexer.schema import pack_text
 from indexer.store import IndexStore, ReportWriter, now_iso, writing
+
+log = logging.getLogger(__name__)
 
 RECENT_RECEIPTS = 200
 POOL_THRESHOLD = 64  # below this many files a worker pool costs more than it saves
@@ -340,7 +345,12 @@ class Indexer:
         status["last_sync"] = now_iso()
         recent = [asdict(r) for r in receipts] + list(status.get("recent", []))
         status["recent"] = recent[:RECENT_RECEIPTS]
-        self.store.write_status(status)
+        try:
+            self.store.write_status(status)
+        except OSError as exc:
+            # The index is committed: that is what counts. The status (failed files, receipts) is
+            # written again by the next sync, which finds the same failures.
+            log.error("the index is up to date but its status could not be saved: %s", exc)
 
     def _build_parallel(self, build_dir: Path, ix, listing: dict[str, SourceFile], status: dict,
                         progress: bool) -> list[Receipt]:
@@ -404,16 +414,16 @@ class Indexer:
             else:
                 receipts, _ = self._apply(ix, {}, status, listing, set(listing), progress, {"limitmb": 256})
             receipts = refused + receipts
-        except BaseException:
             ix.close()
-            import shutil
-            shutil.rmtree(build_dir, ignore_errors=True)
+            ix = self.store.open_build(build_dir)
+            documents = ix.doc_count()
+            ix.close()
+            self.store.swap_in(build_dir)
+        except BaseException:
+            # Nothing of a failed build stays (a full disk gets its space back); the live one is untouched.
+            ix.close()
+            self.store.discard_build(build_dir)
             raise
-        ix.close()
-        ix = self.store.open_build(build_dir)
-        documents = ix.doc_count()
-        ix.close()
-        self.store.swap_in(build_dir)
         self._state = None
         self._finish(status, receipts)
         return SyncResult(receipts, documents, True, time.perf_counter() - started)
@@ -441,10 +451,14 @@ class Indexer:
             ix.close()
         return time.perf_counter() - started
 
-    def sync(self, paths: Iterable[str] | None = None, progress: bool = False, merge: bool = True) -> SyncResult:
+    def sync(self, paths: Iterable[str] | None = None, progress: bool = False, merge: bool = True,
+             sources: dict[str, SourceFile] | None = None) -> SyncResult:
         """Bring the index in line with the folder (all of it, or only `paths`, relative).
 
         merge=False commits without merging segments (fast; see `merge_segments`).
+        `sources`: a listing of the folder made a moment before (`list_archive`): a file it
+        shows as indexed with the same size and time is not looked at again; any other path
+        (changed, new, or missing from the listing) is, since the listing may be out of date.
         """
         started = time.perf_counter()
         if not self.store.exists():
@@ -462,8 +476,11 @@ class Indexer:
             else:
                 considered = set(paths)
                 listing = {}
+                indexed = {p: tuple(stamp) for doc in state.values() for p, stamp in doc.files.items()}
                 for relpath in considered:
-                    source = stat_source(self.root, relpath)
+                    source = sources.get(relpath) if sources is not None else None
+                    if source is None or indexed.get(relpath) != (source.size, source.mtime):
+                        source = stat_source(self.root, relpath)    # what the listing says changed, looked at now
                     if source is not None:
                         listing[relpath] = source
                 refused, _ = refuse_undecodable_names(listing, failed)
@@ -485,13 +502,14 @@ def stat_source(root: Path, relpath: str) -> SourceFile | None:
     """The SourceFile for one relative path if it is an indexable regular file inside root."""
     from indexer.documents import is_ignored
 
+    parts = Path(relpath).parts
+    if not parts or is_ignored(parts[-1]) or any(part.startswith(".") for part in parts[:-1]):
+        return None
     path = root / relpath
     try:
-        parts = Path(relpath).parts
-        if (path.is_symlink() or not path.is_file() or is_ignored(parts[-1])
-                or any(part.startswith(".") for part in parts[:-1])):
-            return None
-        st = path.stat()
+        st = os.lstat(path)      # one system call: a symlink is not followed, not indexed
     except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
         return None
     return SourceFile(path=path, relpath=relpath, size=st.st_size, mtime=st.st_mtime)

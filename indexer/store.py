@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -21,10 +22,13 @@ from indexer.postings import PostingsBuilder, open_segment, postings_path
 from indexer.postings import verify as verify_postings
 from indexer.schema import SCHEMA_VERSION, build_schema
 
+log = logging.getLogger(__name__)
+
 INDEX_NAME = "reports"
 MARKER_FILE = "archive-index.json"
 WRITE_LOCK_WAIT = 30.0
 STALE_BUILD_SECONDS = 6 * 3600
+SMALL_SEGMENT_DOCS = 2_000      # see _small_segments
 
 
 def _cache_missing_columns() -> None:
@@ -53,11 +57,15 @@ def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON through a temp file and a rename, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)         # a full disk must not also collect half-written files
+        raise
 
 
 class IndexStore:
@@ -110,8 +118,18 @@ class IndexStore:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         path = self.builds / f"{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         path.mkdir()
-        ix = whoosh_index.create_in(str(path), build_schema(), indexname=INDEX_NAME)
+        try:
+            ix = whoosh_index.create_in(str(path), build_schema(), indexname=INDEX_NAME)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return path, ix
+
+    def discard_build(self, build: Path) -> None:
+        """Remove a generation folder that failed, unless it is (already) the live one."""
+        if self.live.exists() and self.live.resolve() == build.resolve():
+            return
+        shutil.rmtree(build, ignore_errors=True)
 
     def swap_in(self, build: Path) -> None:
         """Make `build` the live generation atomically, then drop all but the previous one."""
@@ -120,8 +138,13 @@ class IndexStore:
         tmp = self.root / f".live.{os.getpid()}.tmp"
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
-        os.symlink(os.path.relpath(build, self.root), tmp)
-        os.replace(tmp, self.live)
+        try:
+            os.symlink(os.path.relpath(build, self.root), tmp)
+            os.replace(tmp, self.live)
+        except BaseException:
+            if tmp.is_symlink():
+                tmp.unlink()
+            raise
         # Readers that opened the previous generation may still be reading it: keep that one.
         # A folder without a marker is another build still running (or one that crashed
         # long ago): leave it unless it is stale.
@@ -144,16 +167,16 @@ class IndexStore:
 
 
 def _small_segments(segments: list) -> list:
-    """The segments Whoosh's MERGE_SMALL policy would merge (a Fibonacci size heuristic)."""
-    from whoosh.writing import fib
+    """The segments a merge rewrites into one: every segment under SMALL_SEGMENT_DOCS documents
+    (deleted ones included), when there are at least two.
 
-    ordered = sorted(segments, key=lambda s: s.doc_count_all())
-    total = 0
-    for i, segment in enumerate(ordered):
-        total += segment.doc_count_all()
-        if i > 3 and total < fib(i + 5):
-            return ordered[:i + 1]
-    return []
+    Whoosh's MERGE_SMALL (a Fibonacci rule meant to run at every commit) merges only the five
+    smallest once: the watcher, which merges after bursts, let drops pile up 46 -> 189 segments
+    under a steady change a second (soak bench). Merging all small ones costs at most
+    SMALL_SEGMENT_DOCS documents per segment merged; big segments (a build's parts) stay.
+    """
+    small = [s for s in segments if s.doc_count_all() < SMALL_SEGMENT_DOCS]
+    return small if len(small) > 1 else []
 
 
 class ReportWriter:
@@ -211,10 +234,28 @@ class ReportWriter:
         writer._finish()
 
     def cancel(self) -> None:
+        """Drop what this writer added and release the write lock, whatever state the failure left.
+
+        Closing the segment's files can fail again (a full disk: Whoosh flushes the document it
+        holds; a file already closed by the failed write raises ValueError). That is logged, never
+        raised: the lock must be released and the caller's original error is the one to report.
+        """
         writer = self.writer
-        if not writer.is_closed:
+        if writer.is_closed:
+            return
+        try:
             writer._close_segment()
-            writer._finish()
+        except Exception as exc:
+            log.debug("closing the cancelled segment failed (%s: %s); its files are dropped at the next commit",
+                        type(exc).__name__, exc)
+        finally:
+            try:
+                writer._finish()
+            except Exception as exc:
+                log.debug("cleaning up the cancelled writer failed (%s: %s)", type(exc).__name__, exc)
+                if writer.writelock is not None:
+                    writer.writelock.release()
+                writer.is_closed = True
 
 
 @contextmanager

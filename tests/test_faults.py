@@ -1,15 +1,24 @@
-"""Faults: a writer killed mid-commit or mid-build, a damaged index; nothing live is lost."""
+"""Faults: a writer killed mid-commit or mid-build, a damaged index, a full disk; nothing live is lost."""
 
+import errno
 import json
+import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import traceback
+import urllib.error
+import urllib.parse
+from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_ROOT
+from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, OutputReader, free_port, get_json, kill_process_tree,
+                      make_settings, poll)
 from indexer.cli import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
@@ -113,3 +122,499 @@ def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sampl
     assert Indexer(sample_index).build().documents == 5
     assert total(sample_index, "DeepSeek") == 5
     assert json.loads(json.dumps(status_report(sample_index)))["ok"] is True
+
+
+# -- A full disk during indexing -------------------------------------------------------------
+#
+# The service's var folder (index, status, jieba cache) goes on a small tmpfs; the archive stays
+# on the normal disk. The disk is made full in several ways: no free block or no free inode
+# before the writer starts, blocks running out part-way through a file (a sweep of how much room
+# is left), the disk becoming full just before the writer's 1st, 2nd, 3rd ... file (every point
+# of a commit in turn), and another process taking every block the writer frees. Whatever the
+# point, the writer must fail and change the index all or nothing, the live index must keep
+# answering, the status must survive, and once space is back the next sync or build must catch
+# up: nothing lost, nothing doubled. The tests look at behaviour only (searches, status, the
+# CLI, HTTP, free space), not at the index's files, whose layout is changing. The last three
+# tests: a failed writer releases the write lock, a failed build gives back all its space, and a
+# sync cut short at any byte fails with the full disk's own error. They need root (mount): elsewhere they skip; `-m "not full_disk"` leaves them out (about 60 s).
+
+DISK_MB = 32            # room for the jieba cache (about 9 MB) and several generations of the samples
+DISK_INODES = 100_000
+QUERIES = ["DeepSeek", "智能车", '"大模型"', "AI OR 算力", "满盘标记"]
+FILLER_TEXT = (SAMPLES / KAIYUAN).read_text(encoding="utf-8")[:3000]     # real report text, short: quick rounds
+
+# A process that takes every free block it can, as soon as it can, after a delay: the disk fills
+# while the writer works, and each block the writer frees (temporary files) is taken again.
+HOG = """
+import errno, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+chunk = bytes(1 << 20)
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+while True:
+    try:
+        os.write(fd, chunk)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        time.sleep(0.0002)
+"""
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+_armed: list = []       # the SmallDisk whose trap is set (at most one)
+
+
+def _before_a_file_is_made(event: str, args: tuple) -> None:
+    """Audit hook: count the files opened for writing, folders and links made on an armed disk."""
+    if not _armed:
+        return
+    if event == "open":
+        path, _mode, flags = args
+        if not isinstance(flags, int) or not flags & _WRITE_FLAGS:
+            return
+    elif event in ("os.mkdir", "os.symlink"):
+        path = args[0] if event == "os.mkdir" else args[1]
+    else:
+        return
+    if isinstance(path, (str, bytes, os.PathLike)):
+        _armed[0].sprung(os.path.abspath(os.fsdecode(path)))
+
+
+class SmallDisk:
+    """A tmpfs mounted on `path`: fill it, starve it of inodes, race a hog against the writer, free it."""
+
+    hooked = False
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.filler = path / "filler.bin"
+        self.hog_file = path / "hog.bin"
+        self.hog: subprocess.Popen | None = None
+        self.inodes_limited = False
+        self.countdown = 0
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes, inodes) in use."""
+        st = os.statvfs(self.path)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_files - st.f_ffree
+
+    def fill(self, leave: int = 0) -> None:
+        """Write a filler file until only `leave` bytes are free."""
+        with open(self.filler, "ab") as fh:
+            remaining = shutil.disk_usage(self.path).free - leave
+            while remaining > 0:
+                remaining -= fh.write(bytes(min(remaining, 1 << 20)))
+
+    def limit_inodes(self, spare: int = 0) -> None:
+        """Allow only `spare` more files and folders."""
+        self._remount(f"nr_inodes={self.usage()[1] + spare}")
+        self.inodes_limited = True
+
+    def fill_before_file(self, n: int) -> None:
+        """Fill the disk just before this process makes its n-th file (or folder, or link) on it."""
+        if not SmallDisk.hooked:
+            sys.addaudithook(_before_a_file_is_made)      # for the rest of the process; inert unless armed
+            SmallDisk.hooked = True
+        self.countdown = n
+        _armed[:] = [self]
+
+    def sprung(self, path: str) -> None:
+        if not path.startswith(str(self.path) + os.sep):
+            return
+        self.countdown -= 1
+        if self.countdown == 0:
+            _armed.clear()               # before filling: the filler's own open must not count
+            self.fill(0)
+
+    def start_hog(self, delay: float) -> None:
+        """Start taking every free block `delay` seconds from now."""
+        self.hog = subprocess.Popen([sys.executable, "-c", HOG, str(self.hog_file), str(delay)],
+                                    stdout=subprocess.PIPE, text=True)
+        assert self.hog.stdout.readline().strip() == "ready"
+
+    def free(self) -> None:
+        """Give all the space back: disarm, stop the hog, delete the filler, lift the inode limit."""
+        _armed.clear()
+        if self.hog is not None:
+            self.hog.kill()
+            self.hog.wait()
+            self.hog.stdout.close()
+            self.hog = None
+        self.hog_file.unlink(missing_ok=True)
+        self.filler.unlink(missing_ok=True)
+        if self.inodes_limited:
+            self._remount(f"nr_inodes={DISK_INODES}")
+            self.inodes_limited = False
+
+    def _remount(self, option: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{option}", str(self.path)], check=True, capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A small tmpfs on tmp_path/var (the index, its status, the jieba cache); skips where mounting is not allowed."""
+    var = tmp_path / "var"
+    var.mkdir()
+    if shutil.which("mount") is None or shutil.which("umount") is None:
+        pytest.skip("no mount command: cannot simulate a full disk")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m,nr_inodes={DISK_INODES}", "tmpfs",
+                              str(var)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here, so a full disk cannot be simulated: "
+                    f"{(mounted.stderr or mounted.stdout).strip()}")
+    disk = SmallDisk(var)
+    try:
+        yield disk
+    finally:
+        try:
+            disk.free()
+        finally:
+            if subprocess.run(["umount", str(var)], capture_output=True).returncode != 0:
+                # A file is still open in this process (an index a test kept): detach the mount now anyway.
+                subprocess.run(["umount", "--lazy", str(var)], check=True, capture_output=True)
+
+
+@pytest.fixture
+def full_disk_settings(tmp_path, small_disk):
+    """Settings over a copy of the samples (on the normal disk) plus one unreadable file; var on the small disk."""
+    root = tmp_path / "archive"
+    shutil.copytree(SAMPLES, root)
+    (root / "空白报告.txt").write_text("  \n", encoding="utf-8")      # a failed file the status must keep
+    return make_settings(tmp_path, root)
+
+
+def failure_of(call) -> str | None:
+    """Run call(); None if it succeeded, else what it raised and where (the exception itself is not
+    kept: what keeping it does is test_a_sync_failing_on_a_full_disk_releases_the_write_lock)."""
+    try:
+        call()
+    except Exception as exc:
+        where = [f"{Path(f.filename).stem}.{f.name}" for f in traceback.extract_tb(exc.__traceback__)
+                 if f"{os.sep}indexer{os.sep}" in f.filename]
+        return f"{type(exc).__name__}: {exc} (in {' > '.join(where)})"
+    return None
+
+
+def is_enospc(error: str) -> bool:
+    return error.startswith(f"OSError: [Errno {errno.ENOSPC}]")
+
+
+def answers(settings, queries) -> dict[str, tuple[int, list[str]]]:
+    """What each query returns (total, and the ids of the first 100 hits), as a user would see it."""
+    searcher = ArchiveSearcher(settings)
+    found = {}
+    for q in queries:
+        answer = searcher.search(parse_request({"q": q, "size": 100}, settings))
+        found[q] = (answer["total"], [hit["id"] for hit in answer["hits"]])
+    return found
+
+
+def marker_query(marker: str) -> str:
+    return f'"{marker}"'
+
+
+class Drops:
+    """Reports dropped into, rewritten in and deleted from the archive, with the marker each must be found by."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.current: dict[str, str] = {}      # relative path -> the marker its current text holds
+        self.latest: list[str] = []            # markers written by the latest change
+        self.replaced: list[str] = []          # markers the latest change took out of the archive
+        self.made = 0
+
+    def change(self, new: int = 3) -> None:
+        """Drop `new` reports, rewrite the oldest dropped one, delete the next oldest."""
+        self.latest, self.replaced = [], []
+        older = sorted(self.current)
+        if older:
+            self._write(older[0])
+        if len(older) > 1:
+            (self.root / older[1]).unlink()
+            self.replaced.append(self.current.pop(older[1]))
+        for _ in range(new):
+            self._write(f"满盘{self.made:03d}.txt")
+
+    def _write(self, relpath: str) -> None:
+        marker = f"满盘标记{self.made:03d}号"
+        self.made += 1
+        if relpath in self.current:
+            self.replaced.append(self.current[relpath])
+        (self.root / relpath).write_text(f"{marker}\n{FILLER_TEXT}", encoding="utf-8")
+        self.current[relpath] = marker
+        self.latest.append(marker)
+
+    def queries(self) -> list[str]:
+        """The fixed queries (one of them finds every dropped report) and the latest change's markers."""
+        return QUERIES + [marker_query(m) for m in self.latest + self.replaced]
+
+
+def index_holds(settings, drops: Drops, samples: int = 5) -> bool:
+    """Every dropped report is found once at its path; the latest change's markers find exactly the
+    reports that hold them now; the index counts the samples and the dropped reports."""
+    searcher = ArchiveSearcher(settings)
+
+    def paths(q):
+        return [hit["path"] for hit in searcher.search(parse_request({"q": q, "size": 100}, settings))["hits"]]
+
+    where = {marker: relpath for relpath, marker in drops.current.items()}
+    every = sorted(paths("满盘标记")) == sorted(drops.current) if len(drops.current) <= 100 else True
+    return (every
+            and all(paths(marker_query(m)) == ([where[m]] if m in where else []) for m in drops.latest + drops.replaced)
+            and status_report(settings)["documents"] == samples + len(drops.current))
+
+
+def make_full(disk: SmallDisk, how: str, step: int, round_: int, seconds: float, rng: random.Random) -> None:
+    """Make the disk full the way `how` says, for round `round_` of a sweep."""
+    if how == "no_space":
+        disk.fill(0)
+    elif how == "no_inodes":
+        disk.limit_inodes(0)
+    elif how == "space_runs_out":                # 0, 1, 2 ... steps left free: a file is cut part-way
+        disk.fill(round_ * step)
+    elif how == "full_before_each_file":         # full before the writer's 1st, 2nd, 3rd ... file
+        disk.fill_before_file(round_ + 1)
+    else:                                        # another process takes the disk while the writer works
+        disk.start_hog(0.0 if round_ == 0 else rng.uniform(0, seconds))
+
+
+def sweep_over(how: str, round_: int, error: str | None) -> bool:
+    """Whether a sweep of full-disk rounds is done."""
+    if how in ("no_space", "no_inodes"):
+        assert error is not None, "an index write with no room at all succeeded"
+        return round_ == 1
+    if how == "disk_fills_while_writing":
+        return round_ == 4
+    return error is None          # the sweep reached enough room, or the point after the last file
+
+
+full_disk = pytest.mark.full_disk
+HOW = ["no_space", "no_inodes", "space_runs_out", "full_before_each_file", "disk_fills_while_writing"]
+
+
+@full_disk
+@pytest.mark.parametrize("how", HOW)
+def test_a_sync_on_a_full_disk_loses_nothing(full_disk_settings, small_disk, how):
+    settings = full_disk_settings
+    indexer = Indexer(settings)       # one writer for the whole test, as the watcher keeps one
+    assert indexer.build().documents == 5
+    drops = Drops(settings.archive.root)
+    drops.change()
+    used_before = small_disk.usage()[0]
+    result = indexer.sync()           # with room: how much space and time a round of changes takes
+    step, seconds = max(4096, (small_disk.usage()[0] - used_before) // 8), result.seconds
+    rng = random.Random(7)
+    failures = []
+    for round_ in range(80):
+        before = answers(settings, drops.queries())
+        status_before = status_report(settings)
+        assert [f["path"] for f in status_before["failed"]] == ["空白报告.txt"]
+        drops.change()
+        make_full(small_disk, how, step, round_, seconds, rng)
+        error = failure_of(indexer.sync)
+        small_disk.free()
+        if error is not None:
+            failures.append(error)
+            # All or nothing: the index answers exactly as before, or holds every change (the
+            # failure came after the commit); the status keeps what it knew.
+            committed = answers(settings, before) != before
+            assert not committed or index_holds(settings, drops), error
+            status = status_report(settings)
+            assert status["ok"] is True and status["failed"] == status_before["failed"], error
+            if not committed:
+                assert status["documents"] == status_before["documents"], error
+                assert status["last_sync"] == status_before["last_sync"], error
+        used_before = small_disk.usage()[0]
+        result = indexer.sync()           # room again: the pending changes are indexed
+        assert index_holds(settings, drops), error
+        assert status_report(settings)["last_sync"] is not None
+        if result.committed:
+            step = max(4096, (small_disk.usage()[0] - used_before) // 8)
+            seconds = result.seconds
+        if sweep_over(how, round_, error):
+            break
+    else:
+        pytest.fail(f"the sweep never reached a sync with enough room: {failures[-3:]}")
+    assert failures
+
+
+@full_disk
+@pytest.mark.parametrize("how", HOW)
+def test_a_build_on_a_full_disk_keeps_the_live_index(full_disk_settings, small_disk, how):
+    settings = full_disk_settings
+    indexer = Indexer(settings)
+    drops = Drops(settings.archive.root)
+    drops.change(new=6)
+    used_before = small_disk.usage()[0]
+    result = indexer.build()
+    step, seconds = max(4096, (small_disk.usage()[0] - used_before) // 6), result.seconds
+    rng = random.Random(11)
+    failures = []
+    for round_ in range(80):
+        before = answers(settings, drops.queries())
+        status_before = status_report(settings)
+        drops.change(new=1)
+        make_full(small_disk, how, step, round_, seconds, rng)
+        error = failure_of(indexer.build)
+        small_disk.free()
+        if error is not None:
+            failures.append(error)
+            status = status_report(settings)
+            assert status["ok"] is True, error
+            if status["build"] == status_before["build"]:
+                assert answers(settings, before) == before, error
+                assert status["last_sync"] == status_before["last_sync"], error
+                assert status["failed"] == status_before["failed"], error
+            else:       # the new generation went live whole; only recording it in the status failed
+                assert index_holds(settings, drops), error
+        if sweep_over(how, round_, error):
+            break
+        if error is None:
+            assert index_holds(settings, drops)
+    else:
+        pytest.fail(f"the sweep never reached a build with enough room: {failures[-3:]}")
+    assert failures
+    assert indexer.build().documents == 5 + len(drops.current)
+    assert index_holds(settings, drops)
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    return subprocess.run([sys.executable, "-m", "indexer", "--config", str(config), *args], cwd=PROJECT_ROOT,
+                          env=environ, capture_output=True, text=True, timeout=120)
+
+
+@full_disk
+def test_the_cli_reports_a_full_disk_in_one_line_and_catches_up(full_disk_settings, small_disk, tmp_path):
+    settings = full_disk_settings
+    config = tmp_path / "c.toml"
+    # Two workers and more than 64 files: `build` takes the parallel path, `sync` of a few files the serial one.
+    config.write_text(f'[archive]\nroot = "{settings.archive.root}"\n[index]\ndir = "{settings.index.dir}"\n'
+                      f'workers = 2\n', encoding="utf-8")
+    drops = Drops(settings.archive.root)
+    drops.change(new=70)
+    built = run_cli(config, "build")
+    assert built.returncode == 0, built.stderr
+    before = answers(settings, drops.queries())
+    drops.change()
+    small_disk.fill(0)
+    for command in ("sync", "build"):
+        failed = run_cli(config, command)
+        assert failed.returncode == 2 and failed.stdout == ""
+        assert "Traceback" not in failed.stderr
+        assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("error: no space left"), failed.stderr
+        status = run_cli(config, "status", "--json")
+        assert status.returncode == 0 and json.loads(status.stdout)["documents"] == 75
+        assert answers(settings, before) == before
+    small_disk.free()
+    synced = run_cli(config, "sync")
+    assert synced.returncode == 0 and "4 indexed" in synced.stdout and "1 deleted" in synced.stdout, synced.stdout
+    assert index_holds(settings, drops)
+
+
+@full_disk
+def test_served_searches_go_on_while_the_watcher_meets_a_full_disk(small_disk, tmp_path):
+    """`python -m server --prod` (gunicorn + the watcher) on a disk that fills up: no 5xx, the same answers,
+    and the changes made meanwhile are indexed once space is back (the watcher's rescan retries them)."""
+    root = tmp_path / "archive"
+    shutil.copytree(SAMPLES, root)
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
+                      f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\nthreads = 2\n'
+                      f'[watcher]\nrescan_seconds = 1.0\n', encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    process = subprocess.Popen([sys.executable, "-m", "server", "--prod", "--config", str(config)], env=environ,
+                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = OutputReader(process.stdout)
+    base = f"http://127.0.0.1:{port}"
+
+    def served(q: str) -> list[str]:
+        answer = get_json(f"{base}/api/search?" + urllib.parse.urlencode({"q": q, "size": 100}))
+        return [hit["path"] for hit in answer["hits"]]
+
+    try:
+        assert poll(lambda: get_json(f"{base}/api/status")["documents"] == 5, 60), output.text()[-2000:]
+        drops = Drops(root)
+        before = {q: served(q) for q in QUERIES}
+        assert served(f'"{HUAAN[:-4]}"') == [HUAAN]        # its title, to see it go
+        small_disk.fill(0)
+        drops.change(new=3)
+        (root / HUAAN).unlink()
+        statuses: dict[int, int] = {}
+        deadline = time.monotonic() + 5.0      # two failed batches and several failed rescans
+        while time.monotonic() < deadline:
+            for q in QUERIES:
+                try:
+                    assert served(q) == before[q], q
+                    statuses[200] = statuses.get(200, 0) + 1
+                except urllib.error.HTTPError as exc:
+                    statuses[exc.code] = statuses.get(exc.code, 0) + 1
+            assert get_json(f"{base}/healthz")["ok"] and get_json(f"{base}/api/status")["ok"]
+        assert set(statuses) == {200}, statuses
+        assert "No space left on device" in "".join(output.lines)      # the watcher did meet the full disk
+        small_disk.free()
+        caught_up = poll(lambda: all(served(marker_query(m)) == [p] for p, m in drops.current.items())
+                         and served(f'"{HUAAN[:-4]}"') == [], 30)
+        assert caught_up, output.text()[-3000:]
+        status = get_json(f"{base}/api/status")
+        assert status["ok"] and status["documents"] == 5 - 1 + 3
+    finally:
+        kill_process_tree(process)
+
+
+@full_disk
+def test_a_sync_failing_on_a_full_disk_releases_the_write_lock(full_disk_settings, small_disk):
+    settings = full_disk_settings
+    Indexer(settings).build()
+    Drops(settings.archive.root).change()
+    small_disk.fill(0)
+    with pytest.raises(OSError) as failure:       # the caller keeps the error, as pytest and error reporters do
+        Indexer(settings).sync()
+    assert failure.value.errno == errno.ENOSPC
+    small_disk.free()
+    ix = IndexStore(settings).open()
+    try:
+        ix.writer(timeout=0).cancel()             # another writer (the CLI, a restarted watcher) may write now
+    finally:
+        ix.close()
+
+
+@full_disk
+def test_a_build_failing_on_a_full_disk_gives_its_space_back(full_disk_settings, small_disk):
+    settings = full_disk_settings
+    indexer = Indexer(settings)
+    Drops(settings.archive.root).change(new=6)
+    indexer.build()
+    indexer.build()                  # a previous generation kept for readers, as after any build
+    left_behind = []
+    for n in range(1, 80):
+        before = small_disk.usage()
+        small_disk.fill_before_file(n)
+        error = failure_of(indexer.build)
+        small_disk.free()
+        if error is None:
+            break
+        if small_disk.usage() != before:
+            left_behind.append(f"full before file {n}: {before} -> {small_disk.usage()} (bytes, files); {error}")
+    assert not left_behind, "\n".join(left_behind)
+
+
+@full_disk
+def test_a_sync_cut_short_at_any_byte_fails_with_enospc(full_disk_settings, small_disk):
+    """Room for 0, 1, 2 ... pages: the sync is cut short at every write in turn, and says why."""
+    settings = full_disk_settings
+    indexer = Indexer(settings)
+    indexer.build()
+    drops = Drops(settings.archive.root)
+    errors = []
+    for page in range(400):
+        drops.change(new=1)
+        small_disk.fill(page * 4096)
+        error = failure_of(indexer.sync)
+        small_disk.free()
+        if error is None:
+            break
+        errors.append(error)
+        indexer.sync()
+        assert index_holds(settings, drops), error
+    assert errors and [e for e in errors if not is_enospc(e)] == [], "\n".join(errors)

@@ -193,9 +193,30 @@ def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_inde
     before = segments()
     assert before >= 12
     indexer.merge_segments()
-    assert segments() < before
+    assert segments() == 1          # every small segment, not just the five smallest (Whoosh's MERGE_SMALL)
     assert find(sample_index, "钠电池", size=20)[1]["total"] == 12
     assert not indexer.sync().receipts      # the cached state matches the merged index
+
+
+def test_sync_from_a_stale_listing_trusts_only_what_did_not_change(sample_index):
+    """The watcher's rescan syncs from a listing made a moment before: a file indexed, rewritten
+    or deleted since must end up as the folder has it now, not as the listing saw it."""
+    from indexer.documents import list_archive
+
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    (root / "旧.md").write_text("# 旧\n\n旧报告：锂电池。\n", encoding="utf-8")
+    indexer.sync(["旧.md"])
+    stale = {s.relpath: s for s in list_archive(root)}
+    (root / "新.md").write_text(NEW_REPORT, encoding="utf-8")          # arrived after the listing
+    indexer.sync(["新.md"])
+    (root / "旧.md").unlink()                                           # gone after the listing
+    indexer.sync(["旧.md"])
+    result = indexer.sync(sorted(set(stale) | {"新.md", "旧.md"}), sources=stale)
+    assert [r for r in result.receipts if r.status != "unchanged"] == []
+    assert find(sample_index, "硫化物电解质")[0] == {"新.md"}
+    assert find(sample_index, "锂电池")[0] == set()
+    assert status_report(sample_index)["failed"] == []
 
 
 def test_merging_segments_carries_postings_over_deletions_and_changes(sample_index):

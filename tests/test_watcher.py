@@ -331,6 +331,35 @@ def test_rescan_catches_missed_events(settings_factory):
         arc.stop()
 
 
+def test_a_steady_trickle_of_drops_does_not_pile_up_segments(settings_factory):
+    """Drops closer together than the quiet pause that triggers a merge: the watcher merges
+    after MERGE_AFTER_COMMITS commits anyway, so searches do not slow down segment by segment."""
+    from indexer.watcher import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS
+
+    settings = settings_factory(watcher=FAST)
+    shutil.copyfile(SEED, settings.archive.root / SEED.name)
+    arc = Archive(settings)
+    watcher = arc.start()
+    drops = 3 * MERGE_AFTER_COMMITS
+    try:
+        started = time.monotonic()
+        for n in range(drops):
+            arc.write(f"快讯{n:02d}.md", report(200 + n, chars=300))
+            arc.wait_for(f"标记编号{200 + n:04d}", [[f"快讯{n:02d}.md"]])
+        assert time.monotonic() - started < drops * MERGE_QUIET_SECONDS   # never quiet long enough, on average
+        assert watcher.commits >= drops
+        ix = IndexStore(settings).open()
+        try:
+            with ix.reader() as reader:
+                segments = len(reader.leaf_readers()) if not reader.is_atomic() else 1
+        finally:
+            ix.close()
+        assert segments <= MERGE_AFTER_COMMITS + 1, segments
+        assert arc.search("\"标记编号02\"")["total"] == drops       # markers 0200-0223
+    finally:
+        arc.stop()
+
+
 def test_watch_command_indexes_drops_and_stops_on_sigterm(tmp_path):
     root = tmp_path / "archive"
     root.mkdir()
