@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run build test test-fast bench clean
+.PHONY: setup browser run build test test-fast bench bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,14 @@ bench: setup
 	$(BIN)/python bench/drop_bench.py
 	$(BIN)/python bench/kill_bench.py
 	$(BIN)/python bench/pdf_compare.py ../shared/corpus/pdf --report
+	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/soak_bench.py
+	$(BIN)/python bench/robustness.py
+
+# The scale curve builds archives of 20k, 100k and 300k documents: about 35 minutes.
+bench-scale: setup
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/scale_bench.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -47,11 +47,13 @@ from bench.drop_bench import percentile  # noqa: E402
 from bench.load_bench import (WARMUP_PASSES, Served, latency_summary, memory_mb, resolve_paths,  # noqa: E402
                               run_clients)
 from bench.search_bench import CORPUS  # noqa: E402
+from indexer.watcher import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: E402
 
 SOAK = DATA / "soak"
 TARGET_VISIBLE_S = 1.0          # every change searchable (or gone) within the drop target
 MEMORY_BOUND = 0.10             # RSS growth after the first minute, per process, at most this fraction
 MEMORY_SETTLE_S = 60.0          # the first minute: caches fill, the first commits open new generations
+MEMORY_WINDOW_S = 60.0          # RSS swings ±50 MB within a minute (freed arenas, views): compare minute medians
 SAMPLE_EVERY_S = 5.0
 CHUNK_S = 60.0                  # the load is reported per minute too: does it drift?
 POLL_PAUSE_S = 0.01
@@ -381,7 +383,8 @@ def verdict(ok: bool) -> str:
 
 
 def memory_rows(samples, seconds: float) -> tuple[list[str], bool, float]:
-    """Per process: RSS at the start, after the first minute, at the end, the max, the growth, open files."""
+    """Per process: RSS at the start, the median of the minute after settling and of the last minute,
+    the max, the growth between those medians, open files."""
     settle_at = min(MEMORY_SETTLE_S, seconds / 2)
     rows, passed = [], True
     roles = list(samples[0][1]) if samples else []
@@ -389,8 +392,10 @@ def memory_rows(samples, seconds: float) -> tuple[list[str], bool, float]:
         series = [(t, found[role]) for t, found, _ in samples if role in found]
         pids = sorted({pid for _, (pid, _, _) in series})
         start = series[0][1][1]
-        settled = next((rss for t, (_, rss, _) in series if t >= settle_at), series[-1][1][1])
-        end = series[-1][1][1]
+        window = min(MEMORY_WINDOW_S, max(SAMPLE_EVERY_S, (series[-1][0] - settle_at) / 2))
+        first = [rss for t, (_, rss, _) in series if settle_at <= t < settle_at + window] or [series[-1][1][1]]
+        last = [rss for t, (_, rss, _) in series if t > series[-1][0] - window] or [series[-1][1][1]]
+        settled, end = statistics.median(first), statistics.median(last)
         peak = max(rss for _, (_, rss, _) in series)
         growth = (end - settled) / settled
         after = [(t, rss) for t, (_, rss, _) in series if t >= settle_at]
@@ -456,7 +461,8 @@ def render(args, corpus: str, run: dict, load_before: float, load_after: float) 
         f"{load['p99'] / quiet['p99']:.2f} | | |",
         "",
         f"Minute by minute (index segments: the live generation's, sampled every {SAMPLE_EVERY_S:.0f} s; each "
-        f"commit of the watcher adds one, its merge once the folder has been quiet for a while folds them):",
+        f"commit of the watcher adds one; it merges the small ones after {MERGE_QUIET_SECONDS:.0f} s without a "
+        f"commit, or after {MERGE_AFTER_COMMITS} commits once nothing waits):",
         "",
         "| until | searches/s | p50 ms | p99 ms | max ms | errors | changes so far | index segments |",
         "|---|---|---|---|---|---|---|---|",
@@ -475,8 +481,9 @@ def render(args, corpus: str, run: dict, load_before: float, load_after: float) 
         visibility_row("all", changes),
         "",
         f"Memory (VmRSS from /proc every {SAMPLE_EVERY_S:.0f} s from the start of the changes; \"settled\" is the "
-        f"first sample at {settle_at:.0f} s; growth = end − settled; trend = least-squares slope after "
-        f"settling; open files = entries in /proc/<pid>/fd):",
+        f"median of the minute from {settle_at:.0f} s on, \"end\" the median of the last minute (a worker's RSS swings "
+        f"by ±50 MB within a minute, so single samples measure the swing, not growth); growth = end − settled; "
+        f"trend = least-squares slope after settling; open files = entries in /proc/<pid>/fd):",
         "",
         "| process | pid | start MB | settled MB | end MB | max MB | growth | trend MB/min | open files | "
         f"≤ {MEMORY_BOUND:.0%} growth after {settle_at:.0f} s |",
@@ -488,8 +495,8 @@ def render(args, corpus: str, run: dict, load_before: float, load_after: float) 
         f"{len(check['found_gone'])} still found; documents {check['documents']:,} (expected "
         f"{check['expected_documents']:,}); {len(check['failed'])} failed files; {run['tracebacks']} tracebacks in the "
         f"server log. The watcher (its log): {len(run['watcher']['merges'])} merges of small segments "
-        f"({sum(run['watcher']['merges']):.0f} ms in all); its periodic rescans (a full sync of the folder, in the "
-        f"thread that indexes, every 60 s) that indexed a change themselves: "
+        f"({sum(run['watcher']['merges']):.0f} ms in all); its periodic rescans (the folder listed in a thread of "
+        f"its own every 60 s, then synced where the listing differs from the index) that indexed a change themselves: "
         + (", ".join(f"{n} in {ms:.0f} ms" for n, ms in run['watcher']['rescans']) or "none") + ".",
         "",
         "| target | measured | |",
