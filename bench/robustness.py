@@ -82,7 +82,7 @@ def main() -> int:
     lost = figure(r"^\| reports lost \(never searchable\) \| ([^|]+)\|")
     doubled = figure(r"^\| reports indexed twice \| ([^|]+)\|")
     kill_5xx = figure(r"^\| searches during the run / 5xx answers \| ([^|]+)\|")
-    soak_errors = figure(r"^\| 0 errors \| ([^|]+)\|")
+    soak_errors = figure(r"^\| 0 errors \| ([^|]*client/poll errors[^|]*)\|")
     soak_visible = figure(r"^\| every change visible within 1 s \| ([^|]+\|[^|]+)\|")
     soak_memory = figure(r"^\| RSS growth ≤ 10% per process[^|]*\| ([^|]+\|[^|]+)\|")
     soak_lost = figure(r"^\| nothing lost or doubled \| ([^|]+\|[^|]+)\|")

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -296,11 +297,18 @@ def ram_mb() -> float:
 _SHARDS = ("split the index into shards (by date, or by a hash of the id) searched in parallel — one process per "
            "core first, then one machine per shard — and merge their top hits, ranking with document frequencies "
            "summed over the shards so that BM25 scores stay comparable")
+# The slowest queries at 100k+ are words and phrases of very common characters (习近平): a match of a
+# Chinese word or phrase is confirmed against the document's folded text, and at 100k documents
+# those texts (170 M characters) no longer fit the searcher's text cache (TEXT_CACHE_CHARS, 120 M),
+# so each check decompresses and folds a stored text.
+_PHRASES = ("positions in the n-gram postings (or trigram document sets), so that words and phrases of common "
+            "characters need no check against the texts — the slowest queries here spend their time on that "
+            "check once the folded texts outgrow the searcher's cache; then ")
 NEXT_STEPS = {
     "memory": ("keep one copy of the searcher's per-generation data per machine instead of one per gunicorn worker "
                "(a memory-mapped file, or one worker process with more threads); beyond that, " + _SHARDS),
-    "search p99": _SHARDS,
-    "search p50": _SHARDS,
+    "search p99": _PHRASES + _SHARDS,
+    "search p50": _PHRASES + _SHARDS,
     "disk": "a larger disk first (a rebuild writes the new index beside the live one), then " + _SHARDS,
 }
 
@@ -332,14 +340,22 @@ def machine_paragraph(rows: list[dict]) -> str:
         "search p50": (lambda n: at(fits["p50"], n), TARGET_P50_MS),
         "disk": (lambda n: 2 * at(fits["index_mb"], n) + at(fits["text_mb"], n), disk),
     }
-    limits = {name: reach(cost, limit, ns[-1]) for name, (cost, limit) in costs.items()}
+    measured = {
+        "memory": [workers * r["rss_mb"] + r["build_peak_mb"] for r in rows],
+        "search p99": [r["p99"] for r in rows], "search p50": [r["p50"] for r in rows],
+        "disk": [2 * r["index_mb"] + r["text_mb"] for r in rows],
+    }
+    # A limit already crossed at a measured size is that size; otherwise the trend extended.
+    crossed = {name: next((n for n, value in zip(ns, measured[name]) if value >= costs[name][1]), None)
+               for name in costs}
+    limits = {name: crossed[name] or reach(cost, limit, ns[-1]) for name, (cost, limit) in costs.items()}
     reached = {name: n for name, n in limits.items() if n is not None}
 
     def when(name: str) -> str:
         n = limits[name]
         if n is None:
             return "not at all on this trend"
-        return f"already at {ns[-1]:,}" if n <= ns[-1] else f"at about {about(n)} documents"
+        return f"already at {n:,} (measured)" if crossed[name] else f"at about {about(n)} documents"
 
     text += (
         f" Each 1,000 more documents added {per_k['wall']:.1f} s to the build, {per_k['index_mb']:.1f} MB to the "
@@ -353,7 +369,7 @@ def machine_paragraph(rows: list[dict]) -> str:
     if not reached:
         return text + " None of these limits is reached on these trends."
     first = min(reached, key=reached.get)
-    n = max(reached[first], ns[-1])
+    n = reached[first] if crossed[first] else max(reached[first], ns[-1])
     return text + (
         f" So one machine like this one stops being enough at about {about(n)} documents, limited first by "
         f"{first} (a full rebuild would take about {duration(at(fits['wall'], n))} by then). Next step: "
@@ -361,7 +377,8 @@ def machine_paragraph(rows: list[dict]) -> str:
         f"reaches these limits somewhat earlier.")
 
 
-def write_report(rows: list[dict]) -> None:
+def write_report(rows: list[dict], note: str = "") -> None:
+    """The section of bench/REPORT.md; `note` says where the rows came from when not from this run."""
     header = ["documents", "text MB", "build s", "docs/s", "CPU s", "build peak RSS MB", "index MB", "index/text",
               "view open ms", "search p50 ms", "search p99 ms", "cold p99 ms", "searcher RSS MB"]
     table = md_table(header, [[
@@ -374,7 +391,7 @@ def write_report(rows: list[dict]) -> None:
     slowest = "; ".join(f"`{q}` {ms} ms" for q, ms in rows[-1]["slowest"])
     problems_line = ("Not every file became a document: " + "; ".join(problems) + ".\n") if problems else ""
     load = os.getloadavg()
-    body = f"""{machine()}. Load average (1 min) {load[0]:.1f} when the report was written: other work may share the machine.
+    body = f"""{machine()}. {note}Load average (1 min) {load[0]:.1f} when the report was written: other work may share the machine.
 
 **Synthetic archives** (recombined paragraphs, not real reports): each document is a title and {PARAGRAPHS[0]}–{PARAGRAPHS[1]} paragraphs drawn at random (seed {SEED}, per document: each archive is the first N documents of a larger one) from the pool of all titles and all paragraphs of gator_reports and xwlb_stories, with a random date (2019–2025) and Shenwan industry, written as Markdown with front matter ({FILES_PER_FOLDER:,} files per folder). Recombining paragraphs repeats the corpora's vocabulary: a real archive of as many reports has more distinct words (names, codes, numbers), so its index and the searcher's memory grow faster than here.
 
@@ -436,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES),
                         help="comma-separated document counts (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep each size's archive and index in bench/data")
+    parser.add_argument("--from-log", type=Path, metavar="FILE",
+                        help="measure nothing: write the report and the plot again from the rows a run printed")
     parser.add_argument("--phase", choices=("build", "search"), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -449,6 +468,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
     if not sizes or sizes[0] < 1:
         parser.error("--sizes needs at least one positive document count")
+    if args.from_log:
+        rows = [json.loads(line.split("] ", 1)[1]) for line in args.from_log.read_text(encoding="utf-8").splitlines()
+                if re.match(r"^\[[\d,]+\] \{", line)]
+        logged = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(args.from_log.stat().st_mtime))
+        plot(rows, PLOT)
+        write_report(rows, f"Figures of the run whose log was last written {logged}, rendered again from that log "
+                           f"(`--from-log`), not measured again. ")
+        print(f"wrote {PLOT.relative_to(BENCH.parent)} and the section {SECTION!r} from {len(rows)} rows",
+              file=sys.stderr)
+        return 0
     if importlib.util.find_spec("matplotlib") is None:    # checked now rather than after hours of building
         raise SystemExit("matplotlib is missing: pip install -e '.[bench]'")
 

@@ -514,14 +514,20 @@ class ArchiveSearcher:
                 break
         return result
 
-    def _match_alternative(self, view: IndexView, terms: list[Term], within: set[int] | None) -> set[int]:
-        ordered = sorted(((self._candidates(view, t), t) for t in terms), key=lambda pair: len(pair[0]))
+    def _match_alternative(self, view: IndexView, terms: list[Term], within: set[int] | None,
+                           exact: bool = True, cache: dict | None = None) -> set[int]:
+        """Documents holding every term (within `within`); exact=False: the postings' candidates only."""
+        cache = {} if cache is None else cache
+        for t in terms:
+            if t not in cache:
+                cache[t] = self._candidates(view, t)
+        ordered = sorted(((cache[t], t) for t in terms), key=lambda pair: len(pair[0]))
         docs = set(within) if within is not None else None
         for candidates, _ in ordered:
             docs = candidates if docs is None else docs & candidates
             if not docs:
                 return set()
-        to_check = [t for _, t in ordered if not _exact_by_postings(t)]
+        to_check = [t for _, t in ordered if not _exact_by_postings(t)] if exact else []
         if to_check:
             docs = {d for d in docs if all(_contains(view, d, t) for t in to_check)}
         return docs
@@ -529,10 +535,22 @@ class ArchiveSearcher:
     def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
         """The exact set of documents the query and filters select."""
         docs: set[int] | None = self._filter_docs(view, query, request)
+        cache: dict = {}
+        if len(query.clauses) > 1:
+            # Narrow by every clause's candidates first (set operations only), so that the text
+            # checks run on documents all clauses may hold rather than on each clause's own
+            # candidates (高质量发展 新质生产力: 3,705 checks -> the few hundred both may hold).
+            for clause in sorted(query.clauses, key=len):
+                maybe: set[int] = set()
+                for alternative in clause:
+                    maybe |= self._match_alternative(view, alternative, docs, exact=False, cache=cache)
+                docs = maybe
+                if not docs:
+                    return set()
         for clause in sorted(query.clauses, key=len):
             found: set[int] = set()
             for alternative in clause:
-                found |= self._match_alternative(view, alternative, docs)
+                found |= self._match_alternative(view, alternative, docs, cache=cache)
             docs = found
             if not docs:
                 return set()
