@@ -198,11 +198,17 @@ class SmallDisk:
         return (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_files - st.f_ffree
 
     def fill(self, leave: int = 0) -> None:
-        """Write a filler file until only `leave` bytes are free."""
-        with open(self.filler, "ab") as fh:
+        """Write a filler file until only `leave` bytes are free (or none: the server under test
+        writes to the same disk meanwhile, and may take the last bytes first)."""
+        with open(self.filler, "ab", buffering=0) as fh:
             remaining = shutil.disk_usage(self.path).free - leave
             while remaining > 0:
-                remaining -= fh.write(bytes(min(remaining, 1 << 20)))
+                try:
+                    remaining -= fh.write(bytes(min(remaining, 1 << 20)))
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    return
 
     def limit_inodes(self, spare: int = 0) -> None:
         """Allow only `spare` more files and folders."""

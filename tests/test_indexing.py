@@ -321,3 +321,9 @@ def test_merge_policy_keeps_segments_few_and_rewrites_each_document_a_few_times(
     assert rewritten / commits <= small_tiers + 2, rewritten / commits
     assert touched_base <= merges // 50, (touched_base, merges)
     assert sum(s.doc_count_all() for s in segments) == sum(base) + commits
+
+
+def test_a_phrase_across_a_title_line_the_pdf_broke_is_found(sample_index):
+    """The 浦银国际 sample's title wraps inside 成本 (模型成 / 本大幅下降): the phrase finds it."""
+    paths, _ = find(sample_index, '"模型成本大幅下降"')
+    assert paths == {"DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"}

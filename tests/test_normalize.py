@@ -27,6 +27,8 @@ def test_clean_inline(raw, expected):
     # Lines broken by the PDF page width, with blank lines between them (浦银国际 sample).
     ("模型成本大幅下降", "DeepSeek R1是在此前DeepSeek-V3的模型基础上，通过强化学习和知识蒸馏等技术进一步优化推理能力的模型。"),
     ("模型成本大幅下降", "DeepSeek R1具有6,710亿参数，在数学、编程、自然语言推理等方面能力比肩OpenAI o1模型"),
+    # Its title, broken short inside the word 成本 (shorter than the page width: joined as a word).
+    ("模型成本大幅下降", "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速"),
     # 华安证券 sample: a break inside a number context and before "多个".
     ("双重突破", "该模型在多个基准测试中表现出色"),
     ("双重突破", "略高于o1的79.2%；在MATH-500基准测试中"),
@@ -35,6 +37,20 @@ def test_clean_inline(raw, expected):
 ])
 def test_pdf_broken_lines_are_joined(name_part, joined):
     assert joined in clean_report(sample(name_part)).text
+
+
+@pytest.mark.parametrize("raw, paragraphs", [
+    # Text boxes of a broker PDF (申万宏源): one character left on a line of its own.
+    ("既能给主动投资\n者\n\n提供参考", ["既能给主动投资者", "提供参考"]),
+    ("因\n此测\n试过程没有加入主观判断", ["因此测试过程没有加入主观判断"]),
+    # A short title that merely ends where a word could start (通水|平陆 holds 水平): kept apart.
+    ("平陆运河南宁段通水\n平陆运河南宁段昨天（28日）通水。", ["平陆运河南宁段通水", "平陆运河南宁段昨天（28日）通水。"]),
+    # Never after closing punctuation, nor before a list item.
+    ("风险提示：\n本报告所述", ["风险提示：", "本报告所述"]),
+    ("投资要点\n一、点评", ["投资要点", "一、点评"]),
+])
+def test_short_lines_broken_inside_a_word_are_joined(raw, paragraphs):
+    assert split_paragraphs(raw) == paragraphs
 
 
 def test_markers_and_watermarks_are_dropped():
