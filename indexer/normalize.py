@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from indexer.analysis import get_jieba
+
 # Ideographs (BMP + extension A + compatibility) and CJK punctuation/full-width forms.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_PUNCT = "\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2014\u2018\u2019\u201c\u201d\u2026\u00b7"
@@ -126,8 +128,6 @@ def _breaks_a_word(prev: str, cur: str) -> bool:
     """
     if prev[-1] in _TERMINAL or not (_CJK_RE.match(prev[-1]) and _CJK_RE.match(cur[0])) or _LIST_START.match(cur):
         return False
-    from indexer.analysis import get_jieba
-
     head = clean_inline(prev[-2 * WORD_WINDOW:])[-WORD_WINDOW:]
     tail = clean_inline(cur[:2 * WORD_WINDOW])[:WORD_WINDOW]
     cut = get_jieba().lcut

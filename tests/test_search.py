@@ -246,7 +246,7 @@ def test_a_bounded_text_cache_evicts_and_answers_the_same(searcher):
         searcher._texts = TextCache(1)
         searcher._view = None
         assert answers() == expected
-        assert len(searcher._texts._items) == 1     # everything else was evicted
+        assert len(searcher._texts.entries) == 1     # everything else was evicted
     finally:
         searcher._texts = saved
         searcher._view = None
