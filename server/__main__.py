@@ -23,6 +23,7 @@ GRACEFUL_SECONDS = 5.0     # gunicorn's --graceful-timeout: requests in flight g
 # single writer still gets its share, so a drop stays searchable within a second (soak bench:
 # a merge took 0.9 s under full search load at equal priority, 0.1 s idle).
 SEARCH_NICENESS = 5
+MALLOC_ARENAS = 2           # MALLOC_ARENA_MAX of the gunicorn processes: see GunicornProcess
 
 
 class RawUtf8Query:
@@ -123,6 +124,10 @@ class GunicornProcess:
         self.environ = dict(os.environ)
         if settings.source is not None:
             self.environ["ARCHIVE_CONFIG"] = str(settings.source)
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
+        # freed memory stays in them: in a 30-minute soak a 2x4 worker grew 70-115 MB (+3.8 and
+        # +1.9 MB/min) with no more Python objects; with two arenas, 35-49 MB (+0.8, +1.0 MB/min).
+        self.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
         # --host/--port are given to gunicorn's --bind; the workers read the rest from the config.
         self.process: subprocess.Popen | None = None
 

@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from conftest import (HUAAN, KAIYUAN, SAMPLES, OutputReader, child_pids, free_port, get_json, is_running,
                       kill_process_tree, poll)
 
 from indexer.config import PROJECT_ROOT
+from server.__main__ import MALLOC_ARENAS, SEARCH_NICENESS
 
 pytest.importorskip("gunicorn")
 
@@ -32,7 +34,7 @@ def prod_server(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
                       f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\nthreads = 2\n', encoding="utf-8")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_") and k != "MALLOC_ARENA_MAX"}
     process = subprocess.Popen([sys.executable, "-m", "server", "--prod", "--config", str(config)], env=environ,
                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     reader = OutputReader(process.stdout)
@@ -66,6 +68,11 @@ def test_prod_serves_searches_indexes_drops_and_stops_cleanly(prod_server, tmp_p
     assert len(watchers) == 1 and len(servers) == 1, children
     workers = child_pids(servers[0])
     assert len(workers) == 2, workers
+    for pid in workers:   # searches yield the CPU to the writer; two malloc arenas per worker
+        assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, watchers[0]) + SEARCH_NICENESS
+        environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+        worker_environ = dict(item.split("=", 1) for item in environ if "=" in item)
+        assert worker_environ.get("MALLOC_ARENA_MAX") == str(MALLOC_ARENAS)
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
