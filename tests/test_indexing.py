@@ -296,10 +296,11 @@ class _Segment:
 
 @pytest.mark.parametrize("base", [[300], [5_000, 5_000, 5_000, 5_000]])
 def test_merge_policy_keeps_segments_few_and_rewrites_each_document_a_few_times(base):
-    """5,000 one-report commits, merged after every 8 (the watcher under a steady trickle): the
+    """5,000 one-report commits, merged after every MERGE_AFTER_COMMITS (the watcher under a steady trickle): the
     segment count stays bounded, a document is rewritten about once per size tier, and the big
     segments a build or the first sync wrote are seldom (the 300-report one) or never rewritten."""
     from indexer.store import SMALL_SEGMENT_DOCS, TIER_MERGE_FACTOR, _small_segments, _tier
+    from indexer.watcher import MERGE_AFTER_COMMITS
 
     segments = [_Segment(n) for n in base]
     originals = set(segments)
@@ -307,9 +308,9 @@ def test_merge_policy_keeps_segments_few_and_rewrites_each_document_a_few_times(
     commits = 5_000
     for commit in range(1, commits + 1):
         segments.append(_Segment(1))
-        if commit % 8 == 0:
+        if commit % MERGE_AFTER_COMMITS == 0:
             chosen = _small_segments(segments)
-            assert chosen, "eight new one-report segments always merge"
+            assert chosen, "a burst of new one-report segments always merges"
             merges += 1
             touched_base += bool(originals & set(chosen))
             assert all(s.doc_count_all() < SMALL_SEGMENT_DOCS for s in chosen)
@@ -317,7 +318,7 @@ def test_merge_policy_keeps_segments_few_and_rewrites_each_document_a_few_times(
             segments = [s for s in segments if s not in chosen] + [_Segment(sum(s.doc_count_all() for s in chosen))]
         most = max(most, len(segments))
     small_tiers = _tier(SMALL_SEGMENT_DOCS - 1)
-    assert most <= len(base) + 1 + (small_tiers - 1) * (TIER_MERGE_FACTOR - 1) + 8, most
+    assert most <= len(base) + 1 + (small_tiers - 1) * (TIER_MERGE_FACTOR - 1) + MERGE_AFTER_COMMITS, most
     assert rewritten / commits <= small_tiers + 2, rewritten / commits
     assert touched_base <= merges // 50, (touched_base, merges)
     assert sum(s.doc_count_all() for s in segments) == sum(base) + commits
