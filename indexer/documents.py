@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import os
@@ -14,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError
+import pypdfium2 as pdfium
 
 from indexer.errors import ReadError
+from indexer.metadata import cover_title
+from indexer.pdftext import PdfBudgetExceeded, read_pdf
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +65,8 @@ class RawDocument:
     content_hash: str
     size: int
     mtime: float
-
-
-class _DebugRelay(logging.Handler):
-    """Re-logs pypdf's warnings about sloppy PDFs at debug level under this module."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        log.debug("pypdf (%s): %s", record.name, record.getMessage())
-
-
-def _quiet_pypdf() -> None:
-    # pypdf warns through logging for every non-compliant PDF it repairs; broker PDFs
-    # trigger this constantly and it is not the user's problem.
-    pypdf_log = logging.getLogger("pypdf")
-    if not any(isinstance(h, _DebugRelay) for h in pypdf_log.handlers):
-        pypdf_log.addHandler(_DebugRelay())
-    pypdf_log.propagate = False
-
-
-_quiet_pypdf()
+    title_hint: str = ""  # a PDF's cover title: the largest type on its first page
+    cover_lines: tuple[str, ...] = ()  # a PDF's first page, top to bottom, headers and footers included
 
 
 def is_ignored(name: str) -> bool:
@@ -127,14 +110,15 @@ def read_document(path: Path, root: Path, max_bytes: int) -> RawDocument:
         raise ReadError(f"unsupported file type {suffix or '(no suffix)'!r}")
     data, size, mtime = _read_bytes(path, max_bytes)
     content_hash = hashlib.sha256(data).hexdigest()
+    title_hint, cover_lines = "", ()
     if kind == "pdf":
-        text, encoding, front_matter = _pdf_text(data), "pdf", {}
+        (text, title_hint, cover_lines), encoding, front_matter = _pdf_text(data), "pdf", {}
     else:
         text, encoding = _decode_text(data)
         front_matter, text = _split_front_matter(text)
     if not text.strip():
         raise ReadError("file is empty (only front matter)" if front_matter else "file is empty (only whitespace)")
-    return RawDocument(relpath, kind, text, front_matter, encoding, content_hash, size, mtime)
+    return RawDocument(relpath, kind, text, front_matter, encoding, content_hash, size, mtime, title_hint, cover_lines)
 
 
 def _relpath_inside(path: Path, root: Path) -> str:
@@ -277,39 +261,33 @@ def _coerce_scalar(value: object) -> str:
 
 # --- PDF --------------------------------------------------------------------------------
 
+# A report longer than this is not one report (the longest of the 23 shared broker PDFs has 70
+# pages and 160k characters); the budget also bounds what a small file may expand to.
+MAX_PDF_PAGES = 2000
+MAX_PDF_CHARS = 20_000_000
+PAGE_BREAK = "\f"  # between the pages of a PDF's text; cleaning keeps where each page starts
 
-def _pdf_text(data: bytes) -> str:
-    """Text of every page, pages joined by a blank line (pypdf: see bench/pdf_compare.py)."""
+
+def _pdf_text(data: bytes) -> tuple[str, str, tuple[str, ...]]:
+    """Text of every page by position (indexer.pdftext), pages joined by a form feed; the cover's title and lines."""
     if b"%PDF-" not in data[:1024]:
         raise ReadError("not a PDF (no %PDF header)")
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-    except Exception as e:  # pypdf raises many types (and worse) on broken files
+        pdf = read_pdf(data, MAX_PDF_PAGES, MAX_PDF_CHARS, accept_title=cover_title)
+    except PdfBudgetExceeded as e:
+        raise ReadError(f"PDF is too large to index ({e})") from None
+    except pdfium.PdfiumError as e:
+        message = str(e)
+        if "password" in message.lower():
+            raise ReadError("PDF is encrypted with a password") from None
         raise ReadError(f"PDF is truncated or corrupt ({_one_line(e)})") from None
-    try:
-        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise ReadError("PDF is encrypted with a password")
-        pages = list(reader.pages)
-    except ReadError:
-        raise
-    except DependencyError as e:  # AES needs the cryptography package
-        raise ReadError(f"PDF is encrypted and cannot be decrypted here ({_one_line(e)})") from None
-    except Exception as e:
-        raise ReadError(f"PDF is truncated or corrupt ({_one_line(e)})") from None
-    texts = []
-    for number, page in enumerate(pages, 1):
-        try:
-            texts.append(page.extract_text() or "")
-        except Exception as e:  # one bad page should not lose the whole report
-            log.debug("PDF page %d unreadable: %s", number, _one_line(e))
-            texts.append("")
-    text = _normalize_newlines("\n\n".join(t.strip("\n") for t in texts)).replace("\x00", "")
+    text = PAGE_BREAK.join(page.replace("\x00", "") for page in pdf.pages)
     visible = re.sub(r"\s+", "", text)
     if not visible:
         raise ReadError("PDF has no text layer (scanned image?)")
     if _junk_share(visible) > _MAX_JUNK_SHARE_PDF:
         raise ReadError("PDF text layer is unreadable (fonts without a Unicode mapping)")
-    return text
+    return text, pdf.title, pdf.cover_lines
 
 
 def _one_line(e: BaseException) -> str:

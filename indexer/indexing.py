@@ -97,13 +97,15 @@ class _Doc:
 def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
     """Read, clean, extract metadata and analyse one file: the fields of its index document."""
     raw = read_document(path, root, max_bytes)
-    meta = extract_metadata(raw.text, raw.front_matter, path.name)
+    meta = extract_metadata(raw.text, raw.front_matter, path.name, raw.title_hint, raw.cover_lines)
     cleaned = clean_report(raw.text, markdown=raw.kind == "md")
     title = clean_inline(meta.title or Path(raw.relpath).stem)
-    text, body_len = cleaned.text, cleaned.body_len
+    text, body_len, pages = cleaned.text, cleaned.body_len, list(cleaned.pages)
     if title not in text[:1000].replace("\n", ""):
         # The title (e.g. from front matter) is part of what users search: make it part of the text.
-        text, body_len = f"{title}\n{text}", body_len + len(title) + 1
+        shift = len(title) + 1
+        text, body_len = f"{title}\n{text}", body_len + shift
+        pages = [(0, pages[0][1])] + [(at + shift, page) for at, page in pages[1:]] if pages else []
     if not text.strip():
         raise ReadError("no text left after cleaning (only markers, watermarks or whitespace)")
     folded = fold(text)
@@ -121,6 +123,10 @@ def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
             "stock_codes": list(meta.stock_codes),
             "encoding": raw.encoding,
             "size": raw.size,
+            # share of the text that ranks (the body before trailing disclaimers)
+            "ranked_share": round(body_len / len(text), 4) if text else 0.0,
+            # (offset, page) where each page of a PDF starts in the text
+            "pages": [list(p) for p in pages] if raw.kind == "pdf" else [],
         },
         "text": pack_text(text),
         "body_len": body_len,

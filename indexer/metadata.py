@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from indexer.normalize import clean_inline
+from indexer.textrules import FRONT_MATTER, drop_markers, map_private_use
+
 # Where the cover page of a report ends at the latest: title, date, rating and industry are
 # looked for only here, so that dates and ratings of the body and disclaimers never count.
 HEADER_MAX_LINES = 60
@@ -201,12 +204,10 @@ _INDUSTRY_LABELED = re.compile(r"(?:^|[\s|｜])(?:所属|覆盖)?行业(?:分类
 
 # --------------------------------------------------------------------------- line shapes
 
-_MARKER = re.compile(r"\[Table_[A-Za-z]+\]|\[(?:Page|PAGE)_?\d*\]|\(cid:\d+\)")
 _MARKUP = re.compile(r"\*\*|__|^\s*(?:#{1,6}|>)\s*")
 _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _SPACES = re.compile(r"\s+")
 _MD_SUBHEADING = re.compile(r"^\s{0,3}#{2,6}\s")
-_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _BULLET = re.compile(r"^[●⚫•■◆▪□◇○►➢◼√*·\-+|｜]")
 _SECTION_NUMBER = re.compile(
     r"^(?:[一二三四五六七八九十]+[、.．]|\d{1,2}(?:[、．]|\.(?!\d))|\d{1,2}(?:\.\d{1,2})+(?:[、．\s]|\.(?!\d))"
@@ -239,7 +240,7 @@ TITLE_MIN_CHARS = 6
 
 
 def _clean_line(line: str) -> str:
-    line = _MARKER.sub(" ", line)
+    line = map_private_use(drop_markers(line, " "))
     line = _MD_LINK.sub(r"\1", line)
     line = _MARKUP.sub("", line)
     return _SPACES.sub(" ", line).strip()
@@ -259,7 +260,7 @@ class Header:
 
 def read_header(text: str) -> Header:
     """The cover page of a report: its first lines up to the first disclaimer heading."""
-    body = _FRONT_MATTER.sub("", text, count=1)
+    body = FRONT_MATTER.sub("", text, count=1)
     lines: list[str] = []
     subheadings: set[int] = set()
     total = 0
@@ -357,16 +358,47 @@ def _title_from_header(header: Header) -> str:
     return ""
 
 
+_GENERIC_PIECE = re.compile(
+    r"^(?:(?:证券|行业|公司|策略|宏观|金融工程|金工|量化|固定收益|固收|专题|深度|主题|研究|投资)+(?:研究)?(?:报告|研究)?"
+    r"|金融工程|量化研究|权益量化|数量化投资|数量化研究)$"
+)
+_URL = re.compile(r"https?:|www\.|\.(?:com|cn|net)\b", re.IGNORECASE)
+
+
+def _is_generic_label(compact: str) -> bool:
+    """A cover label made only of kinds of report, categories, brokers or industries: "证券研究报告|金融工程"."""
+    pieces = [p for p in re.split(r"[|｜/／·•\-—_]+", compact) if p]
+    return bool(pieces) and all(
+        _GENERIC_PIECE.match(p) or _SUBTITLE.search(p) or p in INDUSTRIES or p in BROKERS.spellings
+        for p in pieces
+    )
+
+
+def cover_title(line: str, continued: bool = False) -> str:
+    """A line of a PDF cover's largest type as a title (cleaned), or "" when it cannot be one.
+
+    `continued`: the line follows a title line in the same type (a title set on two lines).
+    """
+    text = _clean_line(line)
+    compact = _compact(text)
+    if not compact or _URL.search(text) or _is_generic_label(compact) or not _CJK.search(compact):
+        return ""
+    if continued:
+        ok = len(compact) >= 2 and not _is_date_line(text) and not _CONTACT.search(text)
+        return text if ok else ""
+    return text if _is_title_candidate(text) else ""
+
+
 def _choose_title(from_text: str, from_name: str) -> str:
-    """A title from the file name is clean of PDF breaks; the text's wins only when it is longer."""
+    """The title the report's first lines give; the file name's when the text has none or cut it short."""
     if not from_name:
         return from_text
     if not from_text:
         return from_name
     text_key, name_key = _compact(from_text), _compact(from_name)
-    if text_key.startswith(name_key) and len(text_key) > len(name_key):
-        return from_text  # the file name was cut short
-    return from_name
+    if name_key.startswith(text_key) and len(name_key) > len(text_key):
+        return from_name  # the text's title was cut short (a line break in a PDF-extracted text)
+    return from_text
 
 
 # --------------------------------------------------------------------------- file name
@@ -625,6 +657,34 @@ def _date_from_lines(lines: list[str]) -> str:
     return ""
 
 
+_DATE_LABEL = re.compile(r"(?:发布|报告|撰写)(?:日期|时间)|^日期")
+
+
+def cover_date(lines: list[str]) -> str:
+    """The date of a report from its cover: a labelled date, else the latest date standing alone.
+
+    A cover lists the dates of related reports too; those are older than the report itself.
+    """
+    labelled, alone = [], []
+    for line in lines:
+        match = _DATE.search(line) if line else None
+        if not match or not _date_of_match(match):
+            continue
+        if _DATE_LABEL.search(_compact(line[: match.start()])):
+            labelled.append(_date_of_match(match))
+        elif _is_date_line(line) or _is_date_in_header(line, match):
+            alone.append(_date_of_match(match))
+    if labelled:
+        return labelled[0]
+    return max(alone, default="")
+
+
+def _is_date_in_header(line: str, match: re.Match[str]) -> bool:
+    """A running header that ends with the date: "金工研究/深度研究 | 2019 年 09 月 27 日"."""
+    before = line[: match.start()].rstrip()
+    return bool(before) and before[-1] in "|｜" and not line[match.end():].strip()
+
+
 def _rating_from_text(header: str) -> tuple[str, str]:
     found = []
     for pattern, rating_group, action_group in (
@@ -763,15 +823,21 @@ def _merge_analysts(primary: tuple[Analyst, ...], found: tuple[Analyst, ...]) ->
 # --------------------------------------------------------------------------- entry point
 
 
-def extract_metadata(text: str, front_matter: dict, filename: str) -> ReportMeta:
-    """Metadata of one report: front matter first, then the file name, then the text itself."""
+def extract_metadata(text: str, front_matter: dict, filename: str, cover_title: str = "",
+                     cover_lines: Iterable[str] = ()) -> ReportMeta:
+    """Metadata of one report: front matter first, then the text itself, then the file name.
+
+    `cover_title`: a PDF's title read from its cover by type size; `cover_lines`: its first page,
+    running headers included (indexer.pdftext).
+    """
     front_matter = front_matter if isinstance(front_matter, dict) else {}
     name = parse_filename(filename or "")
     header = read_header(text)
     lines = header.lines
 
-    title = _fm_text(front_matter.get("title")) or _choose_title(_title_from_header(header), name.title)
-    date = parse_date(front_matter.get("date")) or name.date or _date_from_lines(lines)
+    title = _fm_text(front_matter.get("title")) or cover_title or _choose_title(_title_from_header(header), name.title)
+    date = (parse_date(front_matter.get("date")) or name.date or cover_date([_clean_line(l) for l in cover_lines])
+            or _date_from_lines(lines))
     broker = _fm_broker(front_matter) or name.broker or broker_from_text(text)
 
     rating, action = "", ""
@@ -785,7 +851,7 @@ def extract_metadata(text: str, front_matter: dict, filename: str) -> ReportMeta
     industry = _fm_industry(front_matter) or _industry_from_lines(lines, title)
     analysts = _merge_analysts(_fm_analysts(front_matter), analysts_from_text(text))
     return ReportMeta(
-        title=title,
+        title=clean_inline(title),
         date=date,
         broker=broker,
         analysts=analysts,

@@ -7,7 +7,7 @@ import zlib
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 TITLE_BOOST = 3.0
 
 

@@ -24,7 +24,7 @@ from indexer.analysis import LATIN_WORD, init_jieba, plan_substring, query_words
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
 from indexer.normalize import CJK_CHARS, fold, normalize_query_text
-from indexer.snippets import Needle, build_snippets, find_spans
+from indexer.snippets import Needle, build_passages, find_spans, page_at
 from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
 from indexer.schema import TITLE_BOOST, stored_text
 from indexer.store import IndexStore
@@ -679,6 +679,8 @@ class ArchiveSearcher:
     def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle]) -> dict:
         stored = view.stored(docnum)
         folded = view.folded(docnum).text
+        pages = (stored.get("meta") or {}).get("pages") or []
+        passages = build_passages(stored["text"], folded, stored["body_len"], needles)
         return {
             "id": stored["id"],
             "title": stored["title"],
@@ -689,7 +691,8 @@ class ArchiveSearcher:
             "path": stored["path"],
             "paths": sorted(view.files(docnum) or [stored["path"]]),
             "score": round(score, 4),
-            "snippets": build_snippets(stored["text"], folded, stored["body_len"], needles),
+            "snippets": [html for html, _ in passages],
+            "passages": [{"html": html, "page": page_at(pages, at)} for html, at in passages],
         }
 
     def document(self, report_id: str) -> dict | None:
@@ -721,6 +724,8 @@ class ArchiveSearcher:
             "indexed_at": _iso(stored.get("indexed_at")),
             "text": stored["text"],
             "body_len": stored["body_len"],
+            "ranked_share": meta.get("ranked_share", 1.0),
+            "pages": meta.get("pages", []),
         }
 
     def document_count(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from html import escape
@@ -98,6 +99,20 @@ def build_snippets(text: str, folded: str, body_len: int, needles: list[Needle],
     `text` is the display text, `folded` its same-length matching form; every match is
     wrapped in <mark>, everything else is escaped.
     """
+    return [html for html, _ in build_passages(text, folded, body_len, needles, max_fragments)]
+
+
+def page_at(pages: list, offset: int) -> int | None:
+    """The page an offset of the text was printed on, from (offset, page) starts; None without pages."""
+    if not pages:
+        return None
+    index = bisect.bisect_right(pages, offset, key=lambda start: start[0]) - 1
+    return pages[max(index, 0)][1]
+
+
+def build_passages(text: str, folded: str, body_len: int, needles: list[Needle],
+                   max_fragments: int = MAX_FRAGMENTS) -> list[tuple[str, int]]:
+    """The snippets with where each starts in the text: (html, offset), best first."""
     lo, hi = 0, body_len
     spans = find_spans(folded, needles, 0, body_len) if needles else []
     if needles and not spans:
@@ -105,7 +120,7 @@ def build_snippets(text: str, folded: str, body_len: int, needles: list[Needle],
         spans = find_spans(folded, needles, body_len, len(text))
     if not spans:
         left, right = _sentence_window(text, 0, body_len or len(text), 0, 0)
-        return [_render(text, left, right, [], 0, body_len or len(text))] if text else []
+        return [(_render(text, left, right, [], 0, body_len or len(text)), left)] if text else []
     marks = _merge(spans)
     candidates = []
     for start, end in marks:
@@ -121,4 +136,11 @@ def build_snippets(text: str, folded: str, body_len: int, needles: list[Needle],
         chosen.append((left, right))
         if len(chosen) == max_fragments:
             break
-    return [_render(text, left, right, marks, lo, hi) for left, right in chosen]
+    return [(_render(text, left, right, marks, lo, hi), _first_visible(text, left)) for left, right in chosen]
+
+
+def _first_visible(text: str, left: int) -> int:
+    """The offset of a fragment's first character that is not a line break."""
+    while left < len(text) and text[left] == "\n":
+        left += 1
+    return left

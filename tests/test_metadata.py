@@ -89,14 +89,14 @@ def test_sample_reports(name, title, broker, date, rating, action, industry, ana
 def test_samples_without_file_name_still_give_broker_date_and_title():
     front_matter, text = split_front_matter((SAMPLES / DONGGUAN).read_text(encoding="utf-8"))
     meta = extract_metadata(text, front_matter, "report.txt")
-    assert meta.title == "Deepseek 撼动全球 AI 产业，助力 AI 应用、AI 端侧落地加速"
+    assert meta.title == "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速"
     assert (meta.broker, meta.date, meta.rating) == ("东莞证券", "2025-02-04", "超配")
 
 
 def test_title_broken_by_pdf_is_joined():
     text = (SAMPLES / SPDBI).read_text(encoding="utf-8")
     meta = extract_metadata(text, {}, "a1b2c3.txt")
-    assert meta.title == "DeepSeek 之 AI 大模型解读：模型成本大幅下降，国产化全方位加速"
+    assert meta.title == "DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速"
 
 
 def test_sample_stock_codes_keep_suffix_as_written():
@@ -329,11 +329,15 @@ def test_front_matter_wins():
     assert meta.analysts == (Analyst("任浪", "S0790519100001"), Analyst("张三", ""))
 
 
-def test_file_name_wins_over_text_and_front_matter_fills_gaps():
+def test_title_from_the_text_date_and_broker_from_the_file_name_front_matter_fills_gaps():
     text = (SAMPLES / KAIYUAN_AUTO).read_text(encoding="utf-8")
     front_matter = {"tags": ["hibor", "电子"], "source": "https://example.com/x"}
     meta = extract_metadata(text, front_matter, "20200721-国信证券-别的标题.pdf")
-    assert (meta.title, meta.date, meta.broker, meta.industry) == ("别的标题", "2020-07-21", "国信证券", "电子")
+    assert (meta.title, meta.date, meta.broker, meta.industry) == (
+        "DeepSeek-R1横空出世，智能车产业升级加速", "2020-07-21", "国信证券", "电子")
+    # a text without a title line takes the file name's
+    meta = extract_metadata("。" + text.split("\n", 3)[3], {}, "20200721-国信证券-别的标题.pdf")
+    assert meta.title == "别的标题"
     assert (meta.rating, meta.rating_action) == ("看好", "维持")
 
 

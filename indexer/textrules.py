@@ -1,0 +1,47 @@
+"""The rules of text shared by reading, cleaning, metadata and search: character classes and markers."""
+
+from __future__ import annotations
+
+import re
+
+# Ideographs (BMP + extension A + compatibility) and CJK punctuation/full-width forms.
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_PUNCT = "\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2014\u2018\u2019\u201c\u201d\u2026\u00b7"
+# Characters no space is written next to in Chinese text.
+TIGHT = CJK_CHARS + CJK_PUNCT
+# The letters and digits of a Latin word (folded: lower case), Greek and Cyrillic included.
+LATIN_CHARS = "0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
+CJK_RE = re.compile(f"[{CJK_CHARS}]")
+
+# What report templates and extraction tools leave in the text: layout tags of the broker's
+# template ([Table_Title], [table_research], with the spaces pypdf puts inside them: "Tabl e_Title"),
+# unfilled placeholders (＃assAuthor＃), page tags and unmapped glyph ids (cid:123).
+MARKER = re.compile(
+    r"\[?\s?T\s?a\s?b\s?l\s?e\s?_\s?[A-Za-z]+(?:_[A-Za-z]+)*\s?\]?"
+    r"|\[[A-Za-z]+_[A-Za-z_]+\d*\]"
+    r"|[#＃][A-Za-z]{2,}[#＃]"
+    r"|\[(?:Page|PAGE)_?\d*\]|\(cid:\d+\)",
+    re.IGNORECASE,
+)
+
+# YAML front matter at the top of a Markdown file (a BOM before it is tolerated).
+FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+# Private-use glyphs: a symbol font's bullets (Wingdings U+F06C, U+F0A7, U+F0B7 ...) that
+# have no Unicode meaning. At the start of a line they are list bullets; elsewhere noise.
+_PRIVATE_USE_LEAD = re.compile(r"^[\s\ue000-\uf8ff]*[\ue000-\uf8ff]\s*")
+_PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")
+BULLET = "•"
+
+
+def drop_markers(text: str, replacement: str = "") -> str:
+    """Text without template tags, placeholders and glyph ids."""
+    return MARKER.sub(replacement, text)
+
+
+def map_private_use(line: str) -> str:
+    """A line with a leading private-use glyph made a bullet and every other one dropped."""
+    if not _PRIVATE_USE.search(line):
+        return line
+    line = _PRIVATE_USE_LEAD.sub(BULLET + " ", line, count=1)
+    return _PRIVATE_USE.sub("", line)
