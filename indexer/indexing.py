@@ -98,7 +98,7 @@ def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
     """Read, clean, extract metadata and analyse one file: the fields of its index document."""
     raw = read_document(path, root, max_bytes)
     meta = extract_metadata(raw.text, raw.front_matter, path.name, raw.title_hint, raw.cover_lines)
-    cleaned = clean_report(raw.text, markdown=raw.kind == "md")
+    cleaned = clean_report(raw.text, markdown=raw.kind == "md", laid_out=raw.kind == "pdf")
     title = clean_inline(meta.title or Path(raw.relpath).stem)
     text, body_len, pages = cleaned.text, cleaned.body_len, list(cleaned.pages)
     if title not in text[:1000].replace("\n", ""):

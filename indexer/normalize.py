@@ -163,7 +163,7 @@ def _joins_a_figure(prev: str, cur: str) -> bool:
     """A number the PDF set on a line of its own, with the words it belongs to ("近" / "50" / "年")."""
     if _is_figure(cur):
         return prev[-1] not in _TERMINAL and bool(_CJK_RE.match(prev[-1]))
-    return _is_figure(prev) and bool(_CJK_RE.match(cur[0]))
+    return _is_figure(prev) and bool(_TIGHT_RE.match(cur[0]))
 
 
 def _breaks_a_word(prev: str, cur: str) -> bool:
@@ -239,12 +239,15 @@ def _running_key(line: str) -> str:
     return _DIGITS.sub("#", re.sub(r"\s+", "", line))
 
 
-def _source_lines(raw: str) -> list[tuple[str | None, int]]:
-    """Cleaned lines (None for a blank) with their page; running headers, page numbers and watermarks out."""
+def _source_lines(raw: str, laid_out: bool = False) -> list[tuple[str | None, int]]:
+    """Cleaned lines (None for a blank) with their page; running headers, page numbers and watermarks out.
+
+    `laid_out`: the text comes from indexer.pdftext, which found the running lines by position.
+    """
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
     pages = [[l.strip() for l in page.split("\n")] for page in text.split("\f")]
     paged = len(pages) > 1
-    running = _running_keys([[l for l in page if l] for page in pages])
+    running = set() if laid_out else _running_keys([[l for l in page if l] for page in pages])
     out: list[tuple[str | None, int]] = []
     for number, page in enumerate(pages, 1):
         filled = [i for i, l in enumerate(page) if l]
@@ -269,33 +272,38 @@ def _source_lines(raw: str) -> list[tuple[str | None, int]]:
     return out
 
 
-def _paragraphs(raw: str, markdown: bool = False) -> list[_Paragraph]:
-    lines = _source_lines(raw)
+def _paragraphs(raw: str, markdown: bool = False, laid_out: bool = False) -> list[_Paragraph]:
+    lines = _source_lines(raw, laid_out)
     min_width = max(JOIN_MIN_WIDTH, JOIN_WIDTH_SHARE * _full_line_width([l for l, _ in lines if l]))
     paragraphs: list[_Paragraph] = []
-    current: _Paragraph | None = None
+    parts: list[str] = []  # the current paragraph's pieces (joined once: linear in its length)
+    pages: list[tuple[int, int]] = []
+    length = 0
     last_line = ""
     blanks = 0
     for line, page in lines:
         if line is None:
             blanks += 1
             continue
-        if current and blanks <= (0 if markdown else 1) and (
+        if parts and blanks <= (0 if markdown else 1) and (
             _should_join(last_line, line, min_width)
             or (blanks == 0 and _joins_a_figure(last_line, line))
             or _breaks_a_word(last_line, line)
         ):
-            current.text += _join_gap(last_line, line)
-            current.pages.append((len(current.text), page))
-            current.text += line
+            gap = _join_gap(last_line, line)
+            parts.append(gap)
+            length += len(gap)
         else:
-            if current:
-                paragraphs.append(current)
-            current = _Paragraph(line, [(0, page)])
+            if parts:
+                paragraphs.append(_Paragraph("".join(parts), pages))
+            parts, pages, length = [], [], 0
+        pages.append((length, page))
+        parts.append(line)
+        length += len(line)
         last_line = line
         blanks = 0
-    if current:
-        paragraphs.append(current)
+    if parts:
+        paragraphs.append(_Paragraph("".join(parts), pages))
     return paragraphs
 
 
@@ -348,30 +356,32 @@ def _boilerplate_start(paragraphs: list[_Paragraph]) -> int:
     return len(paragraphs)
 
 
-def clean_report(raw: str, markdown: bool = False) -> CleanedText:
+def clean_report(raw: str, markdown: bool = False, laid_out: bool = False) -> CleanedText:
     """Clean a report's raw text and separate body from trailing boilerplate (both stay searchable).
 
     Pages of the source are separated by form feeds; where each page starts in the cleaned text
-    is kept (`CleanedText.pages`).
+    is kept (`CleanedText.pages`). `laid_out`: a PDF read by position, its running lines already out.
     """
-    paragraphs = _paragraphs(raw, markdown)
+    paragraphs = _paragraphs(raw, markdown, laid_out)
     split = _boilerplate_start(paragraphs)
-    text = ""
+    parts: list[str] = []
+    length = 0
     body_len = 0
     pages: list[tuple[int, int]] = []
     for index, paragraph in enumerate(paragraphs):
+        separator = ("\n\n" if index == split else "\n") if parts else ""
         if index == split:
-            body_len = len(text)
-            text += "\n\n" if text else ""
-        elif text:
-            text += "\n"
+            body_len = length
+        parts.append(separator)
+        length += len(separator)
         for at, page in paragraph.pages:
             if not pages or pages[-1][1] != page:
-                pages.append((len(text) + at, page))
-        text += paragraph.text
+                pages.append((length + at, page))
+        parts.append(paragraph.text)
+        length += len(paragraph.text)
     if split >= len(paragraphs):
-        body_len = len(text)
-    return CleanedText(text, body_len, tuple(pages) if "\f" in raw else ())
+        body_len = length
+    return CleanedText("".join(parts), body_len, tuple(pages) if "\f" in raw else ())
 
 
 def _t2s_table() -> dict[str, str]:

@@ -51,6 +51,11 @@ def _schemas() -> dict:
             "score": {"type": "number", "minimum": 0},
             "snippets": {"type": "array", "items": STR, "maxItems": 3,
                          "description": "HTML fragments: matches wrapped in <mark>, all other text escaped"},
+            "passages": {"type": "array", "maxItems": 3, "items": _obj({
+                "html": {"type": "string", "description": "the snippet of the same place in `snippets`"},
+                "page": {"type": "integer", "minimum": 1, "nullable": True,
+                         "description": "the PDF page the passage starts on; null for .txt and .md"},
+            }), "description": "the snippets in the same order, each with its page"},
         }),
         "SearchAnswer": _obj({
             "ok": {"type": "boolean", "enum": [True]},
@@ -76,6 +81,11 @@ def _schemas() -> dict:
             "content_hash": STR, "added_at": STR, "indexed_at": STR,
             "text": {"type": "string", "description": "cleaned display text: body, then boilerplate"},
             "body_len": {"type": "integer", "minimum": 0, "description": "text[:body_len] is the body"},
+            "ranked_share": {"type": "number", "minimum": 0, "maximum": 1,
+                             "description": "share of the text that ranks: the body before trailing disclaimers"},
+            "pages": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                                                 "minItems": 2, "maxItems": 2},
+                      "description": "[offset, page]: from this offset of `text` on, the PDF page; empty for .txt and .md"},
         }),
         "Receipt": receipt,
         "Status": _obj({

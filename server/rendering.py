@@ -103,12 +103,15 @@ def _is_heading(line: str) -> bool:
     return len(line) <= HEADING_MAX_CHARS and line[-1] not in _SENTENCE_END and not line[-1].isdigit()
 
 
-def render_paragraphs(text: str, start: int, end: int, needles: list[Needle], counter: _MarkCounter) -> str:
+def render_paragraphs(text: str, start: int, end: int, needles: list[Needle], counter: _MarkCounter,
+                      pages: list | None = None) -> str:
     """text[start:end] (a cleaned report text, one paragraph per line) as HTML paragraphs.
 
     A short line without closing punctuation before a long paragraph reads as its heading;
-    runs of short lines (a report's cover: sector, date, analysts) are set tight.
+    runs of short lines (a report's cover: sector, date, analysts) are set tight. `pages`
+    ((offset, page) starts of a PDF's pages) puts a page mark before the paragraph a page starts in.
     """
+    page_starts = [(at, page) for at, page in pages or [] if page > 1]
     spans = _merged_spans(fold(text), needles, start, end)
     lines: list[tuple[int, int]] = []
     pos = start
@@ -120,7 +123,13 @@ def render_paragraphs(text: str, start: int, end: int, needles: list[Needle], co
             lines.append((pos + len(line) - len(line.lstrip()), pos + len(line.rstrip())))
         pos = stop + 1
     out = []
+    next_page = 0
     for index, (lo, hi) in enumerate(lines):
+        while next_page < len(page_starts) and page_starts[next_page][0] < hi:
+            page = page_starts[next_page][1]
+            if page_starts[next_page][0] >= start:
+                out.append(f'<div class="page-break" id="page-{page}" role="separator">第 {page} 页</div>')
+            next_page += 1
         following = lines[index + 1] if index + 1 < len(lines) else None
         css = ""
         if hi - lo <= SHORT_LINE_CHARS:
@@ -208,6 +217,7 @@ def render_document(document: dict, settings: Settings, q: str = "") -> Rendered
         body = highlight_html(markdown_to_html(body_md), needles, counter)
         boilerplate = highlight_html(markdown_to_html(boiler_md), needles, counter) if boiler_md else ""
         return RenderedDocument(body, boilerplate, counter.count, True)
-    body = render_paragraphs(text, 0, body_len, needles, counter)
-    boilerplate = render_paragraphs(text, body_len, len(text), needles, counter)
+    pages = document.get("pages") or []
+    body = render_paragraphs(text, 0, body_len, needles, counter, pages)
+    boilerplate = render_paragraphs(text, body_len, len(text), needles, counter, pages)
     return RenderedDocument(body, boilerplate, counter.count, False)

@@ -179,20 +179,21 @@ def content_type(found: dict, path: Path) -> str:
     return mime
 
 
-def content_disposition(name: str) -> str:
-    """`attachment` with an ASCII fallback name and the real (Chinese) name per RFC 5987 / 6266."""
+def content_disposition(name: str, inline: bool = False) -> str:
+    """`attachment` (or `inline`) with an ASCII fallback name and the real (Chinese) name per RFC 5987 / 6266."""
     stem, dot, suffix = name.rpartition(".")
     if not dot:
         stem, suffix = name, ""
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
     ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._") or "report"
     fallback = ascii_stem + (f".{re.sub(r'[^A-Za-z0-9]', '', suffix)}" if suffix else "")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @bp.get("/documents/<report_id>/raw")
 def raw(report_id: str):
-    """The original file as an attachment named like the original (RFC 5987 filename*)."""
+    """The original file named like the original (RFC 5987 filename*); a PDF opens in the browser (#page=N)."""
     found = get_document(report_id)
     if found is None:
         abort(404)
@@ -201,7 +202,7 @@ def raw(report_id: str):
         abort(404, "the original file is no longer in the archive folder")
     response = send_file(path, mimetype="application/octet-stream", max_age=0)
     response.headers["Content-Type"] = content_type(found, path)
-    response.headers["Content-Disposition"] = content_disposition(path.name)
+    response.headers["Content-Disposition"] = content_disposition(path.name, inline=found.get("kind") == "pdf")
     return response
 
 

@@ -182,6 +182,38 @@ def sample_client(built_samples):
     return create_app(built_samples).test_client()
 
 
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+
+
+@pytest.fixture(scope="session")
+def cjk_font() -> str:
+    """The name of a registered CJK font for reportlab, or skip when Debian's is not installed."""
+    if not CJK_FONT.exists():
+        pytest.skip(f"CJK font {CJK_FONT} is not installed (Debian: fonts-wqy-zenhei)")
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont("WQY", str(CJK_FONT), subfontIndex=0))
+    return "WQY"
+
+
+def layout_pdf(font: str, pages: list[list[tuple[float, float, float, str]]]) -> bytes:
+    """A PDF laid out by hand: per page, (x, y from the top, type size, text) for each piece of text."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer, pagesize=(595, 842))
+    for items in pages:
+        for x, y, size, text in items:
+            page.setFont(font, size)
+            page.drawString(x, 842 - y, text)
+        page.showPage()
+    page.save()
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def corpus_dir() -> Path:
     """../shared/corpus, or skip when the shared folder is not beside the project."""

@@ -34,17 +34,6 @@ def root(tmp_path):
     return archive
 
 
-@pytest.fixture(scope="module")
-def cjk_font():
-    if not CJK_FONT.exists():
-        pytest.skip(f"CJK font {CJK_FONT} is not installed (Debian: fonts-wqy-zenhei)")
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    pdfmetrics.registerFont(TTFont("WQY", str(CJK_FONT), subfontIndex=0))
-    return "WQY"
-
-
 def make_pdf(font, pages, encrypt=None):
     """A PDF with one line of text per page (no text at all for an empty string)."""
     from reportlab.pdfgen import canvas
