@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/drop_bench.py
 	$(BIN)/python bench/kill_bench.py
 	$(BIN)/python bench/pdf_compare.py ../shared/corpus/pdf --report
+	$(BIN)/python bench/real_reports.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/soak_bench.py
 	$(BIN)/python bench/robustness.py

@@ -268,9 +268,11 @@ def read_header(text: str) -> Header:
     for raw in body.splitlines()[:HEADER_MAX_LINES]:
         if _MD_SUBHEADING.match(raw):
             subheadings.add(len(lines))
-        line = _clean_line(raw)
+        line = _clean_line(raw[: HEADER_MAX_CHARS * 2])
         total += len(line)
         if total > HEADER_MAX_CHARS:
+            if len(lines) < 2:  # a text written as one long line: its start still shows the cover
+                lines.append(line[: max(0, HEADER_MAX_CHARS - (total - len(line)))])
             break
         if line and len(line) <= 30 and _BOILERPLATE_START.search(line) and not _READ_NOTICE.search(line):
             break
@@ -374,10 +376,14 @@ def _is_generic_label(compact: str) -> bool:
     )
 
 
-def cover_title(line: str, continued: bool = False) -> str:
+_KIND_LINE = re.compile(r"(?:专题|深度|研究|策略|点评|调研|季度|年度|中期|投资)(?:会)?(?:专题)?报告$")
+
+
+def cover_title(line: str, continued: bool = False, strict: bool = False) -> str:
     """A line of a PDF cover's largest type as a title (cleaned), or "" when it cannot be one.
 
-    `continued`: the line follows a title line in the same type (a title set on two lines).
+    `continued`: the line follows a title line in the same type (a title set on two lines);
+    `strict`: a line that names only the kind of report ("2010中期策略会专题报告") is refused too.
     """
     text = _clean_line(line)
     compact = _compact(text)
@@ -386,7 +392,36 @@ def cover_title(line: str, continued: bool = False) -> str:
     if continued:
         ok = len(compact) >= 2 and not _is_date_line(text) and not _CONTACT.search(text)
         return text if ok else ""
+    if strict and _KIND_LINE.search(compact) and not re.search(r"[：:]", compact):
+        return ""
     return text if _is_title_candidate(text) else ""
+
+
+FIRST_LINE_TITLE_MAX = 80
+BODY_AFTER_TITLE_MIN = 60
+
+
+def _first_line_title(lines: list[str]) -> str:
+    """The first line of a text when it stands alone above a body: "行业周报：标题" then a long paragraph.
+
+    Text files written as one title line and one body line (or a few long ones) name themselves
+    this way; a cover of short lines (sector, date, analysts) does not, and goes by _title_from_header.
+    """
+    filled = [line for line in lines if line]
+    if len(filled) < 2:
+        return ""
+    first, following = filled[0], filled[1]
+    compact = _compact(first)
+    if not (4 <= len(compact) <= FIRST_LINE_TITLE_MAX) or _SENTENCE_END.search(first):
+        return ""
+    if len(_compact(following)) < max(BODY_AFTER_TITLE_MIN, 2 * len(compact)):
+        return ""
+    if _is_generic_label(compact) or _URL.search(first) or _CONTACT.search(first) or _ANALYST_LINE.search(first):
+        return ""
+    date = _DATE.search(first)
+    if date and len(_compact(first[: date.start()] + first[date.end():])) < 4:
+        return ""  # a date line, not a title
+    return first if _CJK.search(compact) else ""
 
 
 def _choose_title(from_text: str, from_name: str) -> str:
@@ -679,6 +714,24 @@ def cover_date(lines: list[str]) -> str:
     return max(alone, default="")
 
 
+_RANGE_END = re.compile(r"(?:至|到|~|～|—|－)\s*" + _DATE.pattern.replace("(?<![\\d.\\-/—])", ""))
+RANGE_END_SLACK_DAYS = 7
+
+
+def _latest_range_end(text: str) -> str:
+    """The latest day a period in the text ends on ("…至 2022 年 4 月 15 日的数据"), less a week's slack.
+
+    A report is written after the data it studies: its own date cannot be earlier.
+    """
+    latest = ""
+    for match in _RANGE_END.finditer(text):
+        day = _iso(match.group(1), match.group(2) or match.group(5), match.group(3) or match.group(6))
+        latest = max(latest, day)
+    if not latest:
+        return ""
+    return (dt.date.fromisoformat(latest) - dt.timedelta(days=RANGE_END_SLACK_DAYS)).isoformat()
+
+
 def _is_date_in_header(line: str, match: re.Match[str]) -> bool:
     """A running header that ends with the date: "金工研究/深度研究 | 2019 年 09 月 27 日"."""
     before = line[: match.start()].rstrip()
@@ -835,9 +888,16 @@ def extract_metadata(text: str, front_matter: dict, filename: str, cover_title: 
     header = read_header(text)
     lines = header.lines
 
-    title = _fm_text(front_matter.get("title")) or cover_title or _choose_title(_title_from_header(header), name.title)
-    date = (parse_date(front_matter.get("date")) or name.date or cover_date([_clean_line(l) for l in cover_lines])
-            or _date_from_lines(lines))
+    first_line = _first_line_title(lines)
+    title = (_fm_text(front_matter.get("title")) or cover_title or first_line
+             or _choose_title(_title_from_header(header), name.title))
+    title_date = _DATE.match(_compact(first_line))
+    date = parse_date(front_matter.get("date")) or name.date
+    if not date:
+        date = (cover_date([_clean_line(l) for l in cover_lines])
+                or (_date_of_match(title_date) if title_date else "") or _date_from_lines(lines))
+        if date and date < _latest_range_end(text):
+            date = ""  # a cover that predates the data it reports misprints its date: better none than wrong
     broker = _fm_broker(front_matter) or name.broker or broker_from_text(text)
 
     rating, action = "", ""

@@ -25,6 +25,11 @@ ZONE_LINES = 3
 RUNNING_SHARE = 0.4
 RUNNING_MIN_PAGES = 3
 RUNNING_MIN_CHARS = 4
+# What a header line may hold besides its running part: a label such as 证券研究报告.
+ZONE_LABEL_CHARS = 8
+# Characters stacked one or two per line, at least this many lines in a row, in one column:
+# text set vertically (a cover banner), which PDFium reads a character at a time.
+STACK_MIN_LINES = 3
 # Type at least this much larger than the page's body text makes a title candidate.
 TITLE_MIN_SCALE = 1.15
 _PAGE_NUMBER = re.compile(
@@ -32,6 +37,7 @@ _PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _DIGITS = re.compile(r"\d+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SPACE = re.compile(r"\s+")
 
 
@@ -102,7 +108,33 @@ def page_lines(page, textpage, height: float) -> list[PdfLine]:
             if pdfium_c.FPDFText_GetLooseCharBox(textpage, index, ctypes.byref(rect)):
                 boxes.append((rect.left, rect.bottom, rect.right, rect.top))
     close()
-    return lines
+    return _without_stacks(lines)
+
+
+def _is_stack_cell(line: PdfLine) -> bool:
+    chars = line.text.replace(" ", "")
+    return 1 <= len(chars) <= 2 and all(_CJK.match(ch) for ch in chars)
+
+
+def _without_stacks(lines: list[PdfLine]) -> list[PdfLine]:
+    """The lines less runs of vertically set characters; their text joined as one vertical line."""
+    out: list[PdfLine] = []
+    index = 0
+    while index < len(lines):
+        end = index
+        while (end < len(lines) and _is_stack_cell(lines[end])
+               and abs(lines[end].x0 - lines[index].x0) <= 2 * max(lines[index].size, 1.0)):
+            end += 1
+        if end - index >= STACK_MIN_LINES:
+            run = lines[index:end]
+            out.append(PdfLine("".join(l.text.replace(" ", "") for l in run), min(l.x0 for l in run),
+                               min(l.top for l in run), min(l.x0 for l in run) + max(l.size for l in run),
+                               max(l.bottom for l in run), max(l.size for l in run)))
+            index = end
+        else:
+            out.append(lines[index])
+            index += 1
+    return out
 
 
 def _key(text: str) -> str:
@@ -117,29 +149,30 @@ def _zone_lines(lines: list[PdfLine], height: float) -> list[PdfLine]:
 
 
 def find_furniture(pages: list[list[PdfLine]], heights: list[float]) -> list[set[int]]:
-    """Per page, the indexes of its running headers and footers, page numbers and repeated banners."""
+    """Per page, the indexes of its running headers and footers, page numbers and vertical banners."""
     zone_keys: Counter[str] = Counter()
-    banner_keys: Counter[str] = Counter()
     for lines, height in zip(pages, heights):
         zone_keys.update({_key(l.text) for l in _zone_lines(lines, height)})
-        banner_keys.update({_key(l.text) for l in lines if l.vertical})
     need = max(RUNNING_MIN_PAGES, RUNNING_SHARE * len(pages))
     running = {k for k, n in zone_keys.items() if n >= need and len(k) >= RUNNING_MIN_CHARS}
-    # a rotated chart label ("2015/1/16") repeats too: banners must say something in words
-    running |= {k for k, n in banner_keys.items() if n >= need and _letters(k) >= 2}
     furniture: list[set[int]] = []
     for lines, height in zip(pages, heights):
         zone = {id(l) for l in _zone_lines(lines, height)}
         dropped = set()
         for index, line in enumerate(lines):
             key = _key(line.text)
-            if id(line) in zone or line.vertical:
+            if key in running and _letters(key) >= RUNNING_MIN_CHARS:
+                # the same header set elsewhere on a page (a cover, a contents page)
+                dropped.add(index)
+            elif line.vertical:
+                dropped.add(index)  # a banner or a rotated chart label: furniture, not prose
+            elif id(line) in zone:
                 # Page numbers only where furniture stands; a lone figure elsewhere is content.
-                if _PAGE_NUMBER.match(line.text.strip()) and id(line) in zone:
+                if _PAGE_NUMBER.match(line.text.strip()):
                     dropped.add(index)
                 elif key in running or (_letters(key) >= 2 and any(key in r for r in running)):
                     dropped.add(index)
-                elif any(len(r) >= 2 * RUNNING_MIN_CHARS and r in key for r in running) and _rest_is_furniture(key, running):
+                elif any(_letters(r) >= RUNNING_MIN_CHARS and r in key for r in running) and _rest_is_furniture(key, running):
                     dropped.add(index)
         furniture.append(dropped)
     return furniture
@@ -150,17 +183,19 @@ def _letters(key: str) -> int:
 
 
 def _rest_is_furniture(key: str, running: set[str]) -> bool:
-    """A zone line made only of running pieces and page numbers (a footer set as one line on page 1)."""
+    """A zone line made of running pieces, page numbers, a date and a short label (a header set as one
+    line on the cover: "证券研究报告/金融工程报告 2021年08月03日" where later pages say "金融工程报告")."""
     rest = key
     for piece in sorted(running, key=len, reverse=True):
         rest = rest.replace(piece, "")
-    return len(re.sub(r"[#/第页共\-—|｜]", "", rest)) <= 2
+    return len(re.sub(r"[#/第页共年月日\-—|｜.]", "", rest)) <= ZONE_LABEL_CHARS
 
 
 def _title(lines: list[PdfLine], dropped: set[int], accept) -> str:
     """The cover's title: the largest type on page 1 that reads like a title, lines of it joined.
 
-    `accept(text, continued=False)` returns the line as a title (cleaned) or "" when it is none.
+    `accept(text, continued=False, strict=True)` returns the line as a title (cleaned) or "" when it
+    is none; strict also refuses a line that only names the kind of report, unless nothing else is found.
     """
     kept = [l for i, l in enumerate(lines) if i not in dropped and not l.vertical and l.text.strip()]
     if not kept:
@@ -170,34 +205,34 @@ def _title(lines: list[PdfLine], dropped: set[int], accept) -> str:
         weights[round(line.size, 1)] += len(line.text)
     body_size = weights.most_common(1)[0][0]
     by_size = sorted({round(l.size, 1) for l in kept if l.size >= body_size * TITLE_MIN_SCALE}, reverse=True)
-    for size in by_size:
-        group = [l for l in kept if abs(l.size - size) <= 0.06 * size]
-        group.sort(key=lambda l: (l.top, l.x0))
-        for start, line in enumerate(group):
-            first = accept(line.text)
-            if not first:
-                continue
-            parts = [first]
-            last = line
-            for following in group[start + 1:]:
-                # the next line of the same title: just below, same type
-                if following.top - last.bottom > 0.8 * size or following.top < last.top:
-                    break
-                more = accept(following.text, continued=True)
-                if not more:
-                    break
-                parts.append(more)
-                last = following
-            joined = parts[0]
-            for part in parts[1:]:
-                joined += (" " if joined[-1:].isascii() and part[:1].isascii() else "") + part
-            if len(joined) <= 80:
-                return joined
-            return parts[0]
+    for strict in (True, False):
+        for size in by_size:
+            group = [l for l in kept if abs(l.size - size) <= 0.06 * size]
+            group.sort(key=lambda l: (l.top, l.x0))
+            for start, line in enumerate(group):
+                first = accept(line.text, strict=strict)
+                if not first:
+                    continue
+                parts = [first]
+                last = line
+                for following in group[start + 1:]:
+                    # the next line of the same title: just below, same type
+                    if following.top - last.bottom > 0.8 * size or following.top < last.top:
+                        break
+                    more = accept(following.text, continued=True)
+                    if not more:
+                        break
+                    parts.append(more)
+                    last = following
+                joined = parts[0]
+                for part in parts[1:]:
+                    joined += (" " if joined[-1:].isascii() and part[:1].isascii() else "") + part
+                return joined if len(joined) <= 80 else parts[0]
     return ""
 
 
-def read_pdf(data: bytes, max_pages: int, max_chars: int, accept_title=lambda text, continued=False: text.strip()) -> PdfText:
+def read_pdf(data: bytes, max_pages: int, max_chars: int,
+             accept_title=lambda text, continued=False, strict=True: text.strip()) -> PdfText:
     """The text of a PDF by position; raises pdfium.PdfiumError when unreadable, PdfBudgetExceeded when too big."""
     document = pdfium.PdfDocument(data)
     try:

@@ -32,15 +32,18 @@ from indexer.store import IndexStore
 FACETS = ("broker", "industry", "rating")
 FILTER_PREFIXES = ("broker", "industry", "rating")
 SORTS = ("relevance", "date")
-RANK_POOL = 50               # candidates re-ranked with the proximity bonus
+RANK_POOL = 200              # candidates re-ranked with the proximity bonus
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # Scoring a matched document from its cached text costs about this many postings read:
 # the cheaper of the two is used (a few hundred matches of common words).
 TEXT_SCORING_COST = 3
 BM25_K1, BM25_B = 1.2, 0.75
-STOPWORD_SHARE = 0.3         # a word in more than this share of documents adds nothing to ranking
-PROXIMITY_WEIGHT = 0.3
+STOPWORD_SHARE = 0.6         # a word in more than this share of documents adds nothing to ranking
+PROXIMITY_WEIGHT = 3.0
+PROXIMITY_SCALE = 16         # characters between the query's words that halve the bonus
+SAME_SENTENCE = 0.5          # the least closeness of words in one sentence
+_SENTENCE_BREAK = re.compile(r"[。！？!?\n]")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
 _TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
 _PIECE = re.compile(f"(?P<cjk>[{CJK_CHARS}]+)|(?P<latin>{LATIN_WORD.pattern})")
@@ -807,18 +810,26 @@ def _iso(millis: int | None) -> str:
 
 
 def _closeness(text: str, needles: list[Needle]) -> float:
-    """1.0 when all needles stand side by side somewhere, falling towards 0 as they spread apart."""
+    """1.0 when all needles stand side by side somewhere, falling towards 0 as they spread apart;
+    at least SAME_SENTENCE when they share a sentence."""
     spans = find_spans(text, needles)
     wanted = {i for _, _, i in spans}
     if len(wanted) < 2:
         return 0.0
     best = None
+    best_lo = 0
     last: dict[int, tuple[int, int]] = {}
     for start, end, index in spans:
         last[index] = (start, end)
         if len(last) == len(wanted):
             lo = min(s for s, _ in last.values())
             window = end - lo
-            best = window if best is None else min(best, window)
+            if best is None or window < best:
+                best, best_lo = window, lo
+    if not best:
+        return 0.0
     needed = sum(len(n.text) for n in needles)
-    return min(1.0, needed / best) if best else 0.0
+    near = 1.0 / (1.0 + max(0, best - needed) / PROXIMITY_SCALE)
+    if _SENTENCE_BREAK.search(text, best_lo, best_lo + best) is None:
+        near = max(near, SAME_SENTENCE)
+    return near

@@ -190,3 +190,26 @@ def test_results_link_each_passage_to_its_page_of_the_original(paged_index):
     assert [p for _, p in document["pages"]] == [1, 2, 3, 4, 5, 6]
     view = client.get(f"/documents/{report_id}").data.decode()
     assert [int(n) for n in re.findall(r'<div class="page-break" id="page-(\d+)"', view)] == [2, 3, 4, 5, 6]
+
+
+def test_text_set_vertically_is_a_banner_not_prose(tmp_path, cjk_font):
+    banner = [(20, 200 + 14 * i, 12, ch) for i, ch in enumerate("证券研究报告金融工程")]
+    page = banner + [(80, 200, 10.5, BODY[0]), (80, 224, 10.5, BODY[1])]
+    path, root = write(tmp_path, "doc_07.pdf", layout_pdf(cjk_font, [page]))
+    text = clean_report(read_document(path, root, 1 << 20).text, laid_out=True).text
+    assert BODY[0] in text and "研究报告" not in text and "究" not in text.replace(BODY[0], "").replace(BODY[1], "")
+
+
+def test_a_line_naming_the_kind_of_report_gives_way_to_the_subject(tmp_path, cjk_font):
+    cover = [(60, 100, 16, "2025中期策略会专题报告"), (60, 140, 16, "基于小波分析的指数预测模型"),
+             (60, 200, 10.5, BODY[0]), (60, 224, 10.5, BODY[1])]
+    path, root = write(tmp_path, "doc_08.pdf", layout_pdf(cjk_font, [cover]))
+    assert prepare_report(path, root, 1 << 20)["title"] == "基于小波分析的指数预测模型"
+
+
+def test_a_cover_date_earlier_than_the_data_it_reports_is_not_trusted():
+    from indexer.metadata import extract_metadata
+
+    body = "回测区间为2005年1月4日至2022年4月15日，组合年化收益15%。" + "".join(BODY)
+    assert extract_metadata(f"报告日期：2020年05月16日\n{body}", {}, "doc.pdf").date == ""
+    assert extract_metadata(f"报告日期：2022年05月16日\n{body}", {}, "doc.pdf").date == "2022-05-16"
