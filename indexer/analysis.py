@@ -14,15 +14,15 @@ from pathlib import Path
 
 import jieba
 
+from indexer.textrules import CJK_CHARS, LATIN_CHARS, LATIN_WORD
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FINANCE_DICT = DATA_DIR / "finance_dict.txt"
 
-# A Latin "word": letters and digits of non-CJK scripts; a decimal number stays one word.
-LATIN_WORD = re.compile(r"[0-9]+(?:\.[0-9]+)+|[0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+")
-_WORDLIKE = re.compile(r"[0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORDLIKE = re.compile(f"[{LATIN_CHARS}{CJK_CHARS}]")
 _NON_SPACE_RUN = re.compile(r"\S+")
 
-_RANKING_PIECE = re.compile(f"(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|{LATIN_WORD.pattern}")
+_RANKING_PIECE = re.compile(f"(?P<cjk>[{CJK_CHARS}]+)|{LATIN_WORD.pattern}")
 
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
@@ -76,8 +76,8 @@ def latin_words(folded: str) -> list[str]:
     return LATIN_WORD.findall(folded)
 
 
-_CJK_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_LATIN_CHAR = re.compile("[0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]")
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_LATIN_CHAR = re.compile(f"[{LATIN_CHARS}]")
 
 
 def char_ngrams(folded: str) -> set[str]:

@@ -19,6 +19,8 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
     "archive": {
         "root": (Path, "samples/reports", "folder of report files that users drop files into"),
         "max_file_mb": (float, 50.0, "files larger than this are refused with a receipt"),
+        "pdf_memory_mb": (int, 1024, "memory one PDF may take while it is read (in a child process)"),
+        "pdf_seconds": (float, 60.0, "time one PDF may take to read; slower ones get a failed receipt"),
     },
     "index": {
         "dir": (Path, "var/index", "where the Whoosh index generations and the status live"),

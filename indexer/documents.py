@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-import pypdfium2 as pdfium
 
 from indexer.errors import ReadError
-from indexer.metadata import cover_title
-from indexer.pdftext import PdfBudgetExceeded, read_pdf
+from indexer.pdftext import PdfLimits, PdfReadFailed, isolated_reader
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +98,7 @@ def list_archive(root: Path) -> list[SourceFile]:
     return found
 
 
-def read_document(path: Path, root: Path, max_bytes: int) -> RawDocument:
+def read_document(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits = PdfLimits()) -> RawDocument:
     """Read and decode one report file under root; raise ReadError saying why it cannot be."""
     path = Path(path).absolute()
     relpath = _relpath_inside(path, Path(root))
@@ -112,7 +110,7 @@ def read_document(path: Path, root: Path, max_bytes: int) -> RawDocument:
     content_hash = hashlib.sha256(data).hexdigest()
     title_hint, cover_lines = "", ()
     if kind == "pdf":
-        (text, title_hint, cover_lines), encoding, front_matter = _pdf_text(data), "pdf", {}
+        (text, title_hint, cover_lines), encoding, front_matter = _pdf_text(data, pdf_limits), "pdf", {}
     else:
         text, encoding = _decode_text(data)
         front_matter, text = _split_front_matter(text)
@@ -261,26 +259,28 @@ def _coerce_scalar(value: object) -> str:
 
 # --- PDF --------------------------------------------------------------------------------
 
-# A report longer than this is not one report (the longest of the 23 shared broker PDFs has 70
-# pages and 160k characters); the budget also bounds what a small file may expand to.
-MAX_PDF_PAGES = 2000
-MAX_PDF_CHARS = 20_000_000
 PAGE_BREAK = "\f"  # between the pages of a PDF's text; cleaning keeps where each page starts
+_PDF_FAILURES = {
+    "password": "PDF is encrypted with a password",
+    "corrupt": "PDF is truncated or corrupt ({detail})",
+    "budget": "PDF is too large to index ({detail})",
+    "memory": "PDF needs more memory to read than allowed ({detail}); it stays unindexed until it changes",
+    "timeout": "PDF took too long to read ({detail}); it stays unindexed until it changes",
+    "crashed": "PDF crashed the reader ({detail}); it stays unindexed until it changes",
+}
 
 
-def _pdf_text(data: bytes) -> tuple[str, str, tuple[str, ...]]:
-    """Text of every page by position (indexer.pdftext), pages joined by a form feed; the cover's title and lines."""
+def _pdf_text(data: bytes, limits: PdfLimits) -> tuple[str, str, tuple[str, ...]]:
+    """Text of every page by position (indexer.pdftext), pages joined by a form feed; the cover's title and lines.
+
+    The reading runs in a child process under `limits` (memory, seconds, pages, characters).
+    """
     if b"%PDF-" not in data[:1024]:
         raise ReadError("not a PDF (no %PDF header)")
     try:
-        pdf = read_pdf(data, MAX_PDF_PAGES, MAX_PDF_CHARS, accept_title=cover_title)
-    except PdfBudgetExceeded as e:
-        raise ReadError(f"PDF is too large to index ({e})") from None
-    except pdfium.PdfiumError as e:
-        message = str(e)
-        if "password" in message.lower():
-            raise ReadError("PDF is encrypted with a password") from None
-        raise ReadError(f"PDF is truncated or corrupt ({_one_line(e)})") from None
+        pdf = isolated_reader().read(data, limits)
+    except PdfReadFailed as e:
+        raise ReadError(_PDF_FAILURES[e.kind].format(detail=e.detail)) from None
     text = PAGE_BREAK.join(page.replace("\x00", "") for page in pdf.pages)
     visible = re.sub(r"\s+", "", text)
     if not visible:

@@ -27,3 +27,7 @@ class QueryTooLong(ArchiveError):
 
 class InvalidRequest(ArchiveError):
     """A search or document request the caller can fix (bad page, size, date, empty query)."""
+
+
+class BuildAbandoned(ArchiveError):
+    """A build or sync could not finish (a worker process died); nothing of it was committed."""

@@ -9,6 +9,8 @@ import os
 import stat
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -16,8 +18,9 @@ from typing import Iterable
 from indexer.analysis import char_ngrams, init_jieba, latin_words, ranking_words
 from indexer.config import Settings
 from indexer.documents import SourceFile, list_archive, read_document
-from indexer.errors import ReadError
+from indexer.errors import BuildAbandoned, ReadError
 from indexer.metadata import extract_metadata
+from indexer.pdftext import PdfLimits
 from indexer.normalize import clean_inline, clean_report, fold
 from indexer.schema import pack_text
 from indexer.store import IndexStore, ReportWriter, now_iso, writing
@@ -94,9 +97,9 @@ class _Doc:
     fields: dict | None = None   # prepared fields when (re)written in this pass
 
 
-def prepare_report(path: Path, root: Path, max_bytes: int) -> dict:
+def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits = PdfLimits()) -> dict:
     """Read, clean, extract metadata and analyse one file: the fields of its index document."""
-    raw = read_document(path, root, max_bytes)
+    raw = read_document(path, root, max_bytes, pdf_limits)
     meta = extract_metadata(raw.text, raw.front_matter, path.name, raw.title_hint, raw.cover_lines)
     cleaned = clean_report(raw.text, markdown=raw.kind == "md", laid_out=raw.kind == "pdf")
     title = clean_inline(meta.title or Path(raw.relpath).stem)
@@ -145,10 +148,10 @@ def analyse(folded: str, folded_title: str, body_len: int) -> dict:
     }
 
 
-def _prepare_job(job: tuple[str, str, str, int]) -> tuple[str, dict | None, str]:
-    relpath, path, root, max_bytes = job
+def _prepare_job(job: tuple[str, str, str, int, PdfLimits]) -> tuple[str, dict | None, str]:
+    relpath, path, root, max_bytes, pdf_limits = job
     try:
-        return relpath, prepare_report(Path(path), Path(root), max_bytes), ""
+        return relpath, prepare_report(Path(path), Path(root), max_bytes, pdf_limits), ""
     except ReadError as exc:
         return relpath, None, exc.reason
     except Exception as exc:  # a bug in one file's handling must not stop the others
@@ -177,14 +180,14 @@ def _write_part(job: tuple) -> tuple:
 
     from indexer.store import INDEX_NAME
 
-    build_dir, groups, root, max_bytes, now = job
+    build_dir, groups, root, max_bytes, pdf_limits, now = job
     ix = whoosh_index.open_dir(build_dir, indexname=INDEX_NAME)
     writer = ReportWriter(ix, SegmentWriter(ix, _lk=False, limitmb=256))
     receipts, failed = [], {}
     try:
         for files in groups:
             paths = sorted(files)
-            _, prepared, reason = _prepare_job((paths[0], str(Path(root) / paths[0]), root, max_bytes))
+            _, prepared, reason = _prepare_job((paths[0], str(Path(root) / paths[0]), root, max_bytes, pdf_limits))
             if _progress is not None:
                 with _progress.get_lock():
                     _progress.value += len(paths)
@@ -218,6 +221,7 @@ class Indexer:
         self._state_key: tuple[str, int] | None = None
         self.root = settings.archive.root
         self.max_bytes = int(settings.archive.max_file_mb * 1024 * 1024)
+        self.pdf_limits = PdfLimits(memory_mb=settings.archive.pdf_memory_mb, seconds=settings.archive.pdf_seconds)
         self.jieba_cache = settings.var_dir / "jieba.cache"
 
     # -- reading the current state -------------------------------------------------------
@@ -239,7 +243,7 @@ class Indexer:
 
     # -- analysing files -----------------------------------------------------------------
     def _prepare_all(self, sources: list[SourceFile], progress: bool) -> Iterable[tuple[str, dict | None, str]]:
-        jobs = [(s.relpath, str(s.path), str(self.root), self.max_bytes) for s in sources]
+        jobs = [(s.relpath, str(s.path), str(self.root), self.max_bytes, self.pdf_limits) for s in sources]
         bar = None
         if progress and sys.stderr.isatty():
             from tqdm import tqdm
@@ -249,11 +253,16 @@ class Indexer:
             if workers > 1 and len(jobs) >= POOL_THRESHOLD:
                 ctx = multiprocessing.get_context("spawn")
                 user_dict = str(self.settings.index.user_dict) if self.settings.index.user_dict else None
-                with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict)) as pool:
-                    for result in pool.imap(_prepare_job, jobs, chunksize=8):
-                        if bar:
-                            bar.update()
-                        yield result
+                with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(str(self.jieba_cache), user_dict)) as pool:
+                    try:
+                        for result in pool.map(_prepare_job, jobs, chunksize=8):
+                            if bar:
+                                bar.update()
+                            yield result
+                    except BrokenProcessPool:
+                        raise BuildAbandoned("a worker process reading reports died (killed, or out of "
+                                             "memory?): nothing was committed") from None
             else:
                 init_jieba(self.jieba_cache, self.settings.index.user_dict)
                 for job in jobs:
@@ -333,7 +342,8 @@ class Indexer:
                 primary = min(doc.files)
                 if doc.fields is None:
                     # Only the set of names changed: read the content again from its primary file.
-                    _, prepared, reason = _prepare_job((primary, str(self.root / primary), str(self.root), self.max_bytes))
+                    _, prepared, reason = _prepare_job((primary, str(self.root / primary), str(self.root),
+                                                                 self.max_bytes, self.pdf_limits))
                     if prepared is None:
                         failed[primary] = {"reason": reason, "size": doc.files[primary][0],
                                            "mtime": doc.files[primary][1], "at": now_iso()}
@@ -384,19 +394,25 @@ class Indexer:
             from tqdm import tqdm
             bar = tqdm(total=len(listing), unit="file", desc="indexing", file=sys.stderr)
         segments = []
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(self.jieba_cache), user_dict, counter),
-                      maxtasksperchild=1) as pool:   # a fresh process per part: memory stays bounded
-            pending = pool.map_async(_write_part, [(str(build_dir), part, str(self.root), self.max_bytes, now)
-                                                   for part in parts if part], chunksize=1)
-            while not pending.ready():
-                pending.wait(0.5)
-                if bar:
-                    bar.update(counter.value - bar.n)
-            for segment, part_receipts, failed in pending.get():
-                if segment is not None:
-                    segments.append(segment)
-                receipts.extend(part_receipts)
-                status["failed"].update(failed)
+        jobs = [(str(build_dir), part, str(self.root), self.max_bytes, self.pdf_limits, now) for part in parts if part]
+        # A fresh process per part keeps memory bounded; unlike multiprocessing.Pool, the executor
+        # reports a worker that died (killed, out of memory) instead of waiting for it for ever.
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, max_tasks_per_child=1,
+                                 initargs=(str(self.jieba_cache), user_dict, counter)) as pool:
+            futures = [pool.submit(_write_part, job) for job in jobs]
+            try:
+                while wait(futures, timeout=0.5).not_done:
+                    if bar:
+                        bar.update(counter.value - bar.n)
+                for future in futures:
+                    segment, part_receipts, failed = future.result()
+                    if segment is not None:
+                        segments.append(segment)
+                    receipts.extend(part_receipts)
+                    status["failed"].update(failed)
+            except BrokenProcessPool:
+                raise BuildAbandoned("a build worker process died (killed, or out of memory?): the build was "
+                                     "abandoned and the live index is unchanged") from None
         if bar:
             bar.update(len(listing) - bar.n)
             bar.close()

@@ -25,6 +25,7 @@ from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
 from indexer.normalize import CJK_CHARS, fold, normalize_query_text
 from indexer.snippets import Needle, build_passages, find_spans, page_at
+from indexer.textrules import latin_word_spans
 from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
 from indexer.schema import TITLE_BOOST, stored_text
 from indexer.store import IndexStore
@@ -43,6 +44,7 @@ STOPWORD_SHARE = 0.6         # a word in more than this share of documents adds 
 PROXIMITY_WEIGHT = 3.0
 PROXIMITY_SCALE = 16         # characters between the query's words that halve the bonus
 SAME_SENTENCE = 0.5          # the least closeness of words in one sentence
+TITLE_ALL_WORDS = 2.0        # factor when the title holds every word of the query
 _SENTENCE_BREAK = re.compile(r"[。！？!?\n]")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
 _TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
@@ -626,8 +628,11 @@ class ArchiveSearcher:
         if len(needles) > 1:
             pool = heapq.nlargest(RANK_POOL, scored.items(), key=lambda kv: kv[1])
             for docnum, score in pool:
-                text = view.folded(docnum).text
-                scored[docnum] = score * (1 + PROXIMITY_WEIGHT * _closeness(text, needles))
+                folded = view.folded(docnum)
+                bonus = 1 + PROXIMITY_WEIGHT * _closeness(folded.text, needles)
+                if len({i for _, _, i in find_spans(folded.title, needles)}) == len(needles):
+                    bonus *= TITLE_ALL_WORDS  # the title holds every word: what a known item looks like
+                scored[docnum] = score * bonus
         day = view.day
         ranked = sorted(scored, key=lambda d: (-scored[d], -day[d], d))
         if len(ranked) < need:
@@ -776,7 +781,7 @@ def _score_by_text(view: IndexView, words: list[str], body_words: list[str], doc
     characters appear, as matching does."""
     idf, avg_body = _bm25_setup(view, words)
     in_body_too = set(body_words)
-    latin = {w: re.compile(f"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])") for w in words if LATIN_WORD.fullmatch(w)}
+    latin = {w for w in words if LATIN_WORD.fullmatch(w)}
     k1, b = BM25_K1, BM25_B
     lengths = view.lengths["words"]
     scored: dict[int, float] = {}
@@ -785,14 +790,13 @@ def _score_by_text(view: IndexView, words: list[str], body_words: list[str], doc
         norm = k1 * (1 - b + b * lengths[docnum] / avg_body)
         score = 0.0
         for word in words:
-            pattern = latin.get(word)
             counted = word in in_body_too
-            if pattern is None:
+            if word not in latin:
                 in_body = text.count(word, 0, body_len) if counted else 0
                 in_title = title.count(word)
             else:
-                in_body = len(pattern.findall(text, 0, body_len)) if counted else 0
-                in_title = len(pattern.findall(title))
+                in_body = len(latin_word_spans(text, word, 0, body_len)) if counted else 0
+                in_title = len(latin_word_spans(title, word))
             if in_body:
                 score += idf[word] * in_body * (k1 + 1) / (in_body + norm)
             if in_title:

@@ -7,11 +7,12 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from indexer.textrules import latin_word_spans
+
 FRAGMENT_CHARS = 140        # aim: a fragment of about 80-160 characters
 MAX_FRAGMENTS = 3
 MAX_OCCURRENCES = 400       # per needle: enough to choose fragments, bounded for huge reports
 SENTENCE_ENDS = "。！？；!?;\n"
-_LATIN_CHAR = "0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,7 @@ def find_spans(folded: str, needles: list[Needle], start: int = 0, end: int | No
         if not needle.text:
             continue
         if needle.whole_word:
-            pattern = re.compile(f"(?<![{_LATIN_CHAR}]){re.escape(needle.text)}(?![{_LATIN_CHAR}])")
-            for count, match in enumerate(pattern.finditer(folded, start, end)):
-                if count >= MAX_OCCURRENCES:
-                    break
-                spans.append((match.start(), match.end(), index))
+            spans.extend((s, e, index) for s, e in latin_word_spans(folded, needle.text, start, end, MAX_OCCURRENCES))
         else:
             pos = folded.find(needle.text, start, end)
             count = 0

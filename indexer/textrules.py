@@ -12,6 +12,10 @@ TIGHT = CJK_CHARS + CJK_PUNCT
 # The letters and digits of a Latin word (folded: lower case), Greek and Cyrillic included.
 LATIN_CHARS = "0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
 CJK_RE = re.compile(f"[{CJK_CHARS}]")
+# A Latin "word" (of folded text): letters and digits of non-CJK scripts; a decimal number
+# ("2025.8", "1.5") stays one word. Indexing, matching, snippets and scoring all use this one.
+LATIN_WORD = re.compile(f"[0-9]+(?:\\.[0-9]+)+|[{LATIN_CHARS}]+")
+_LATIN_RUN_CHAR = re.compile(f"[{LATIN_CHARS}.]")
 
 # What report templates and extraction tools leave in the text: layout tags of the broker's
 # template ([Table_Title], [table_research], with the spaces pypdf puts inside them: "Tabl e_Title"),
@@ -32,6 +36,35 @@ FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\
 _PRIVATE_USE_LEAD = re.compile(r"^[\s\ue000-\uf8ff]*[\ue000-\uf8ff]\s*")
 _PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")
 BULLET = "•"
+
+
+def latin_word_spans(folded: str, word: str, start: int = 0, end: int | None = None, limit: int = 0):
+    """(start, end) of every place in folded[start:end] where `word` stands as a whole LATIN_WORD.
+
+    The word is found as a literal, then confirmed by tokenizing its run of letters, digits and
+    dots from the run's start, exactly as the index tokenized the text ("2025.8.26ai" holds "ai";
+    "2025.8" is one word, so "2025" alone is not in it).
+    """
+    end = len(folded) if end is None else end
+    found = []
+    at = folded.find(word, start, end)
+    while at != -1:
+        run = at
+        while run > 0 and _LATIN_RUN_CHAR.match(folded[run - 1]):
+            run -= 1
+        stop = at + len(word)
+        while stop < len(folded) and _LATIN_RUN_CHAR.match(folded[stop]):
+            stop += 1
+        for token in LATIN_WORD.finditer(folded, run, stop):
+            if token.start() == at and token.end() == at + len(word):
+                found.append((at, at + len(word)))
+                break
+            if token.start() > at:
+                break
+        if limit and len(found) >= limit:
+            break
+        at = folded.find(word, at + 1, end)
+    return found
 
 
 def drop_markers(text: str, replacement: str = "") -> str:

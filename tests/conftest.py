@@ -214,6 +214,30 @@ def layout_pdf(font: str, pages: list[list[tuple[float, float, float, str]]]) ->
     return buffer.getvalue()
 
 
+def pdf_bomb(megabytes: int) -> bytes:
+    """A PDF of a few tens of KB whose one content stream expands to `megabytes` MB of text operators."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    piece = b"(abcdefgh) Tj " * 75_000  # about 1 MB
+    stream = packer.compress(b"BT /F1 12 Tf 10 10 Td ")
+    stream += b"".join(packer.compress(piece) for _ in range(megabytes)) + packer.compress(b" ET") + packer.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+
+
 @pytest.fixture
 def corpus_dir() -> Path:
     """../shared/corpus, or skip when the shared folder is not beside the project."""

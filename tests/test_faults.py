@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, OutputReader, free_port, get_json, kill_process_tree,
-                      make_settings, poll)
+from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, OutputReader, child_pids, free_port, get_json,
+                      kill_process_tree, make_settings, poll)
 from indexer.cli import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
@@ -88,6 +88,31 @@ def test_build_killed_half_way_leaves_the_live_index_untouched(sample_index, tmp
     assert total(sample_index, "DeepSeek") == 5
     result = Indexer(sample_index).build()           # and a new build recovers everything
     assert result.documents == 305 and total(sample_index, '"批量标记299"') == 1
+
+
+def test_a_build_whose_worker_dies_stops_with_a_message_instead_of_hanging(sample_index, tmp_path):
+    root = sample_index.archive.root
+    text = next(iter((PROJECT_ROOT / "samples" / "reports").glob("*.txt"))).read_text(encoding="utf-8")
+    for i in range(1500):
+        (root / f"批量{i:04d}.txt").write_text(f"批量标记{i:04d}。\n{text}", encoding="utf-8")
+    live_before = IndexStore(sample_index).live_build()
+    config = write_config(sample_index, tmp_path / "c.toml")
+    config.write_text(config.read_text(encoding="utf-8").replace("workers = 1", "workers = 2"), encoding="utf-8")
+    build = subprocess.Popen([sys.executable, "-m", "indexer", "--config", str(config), "build"],
+                             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        workers = poll(lambda: [pid for pid, cmd in child_pids(build.pid).items()
+                                if any("spawn_main" in part for part in cmd)], 30)
+        assert workers, "the build started no worker processes"
+        time.sleep(0.5)
+        os.kill(workers[0], signal.SIGKILL)   # as the kernel's OOM killer would
+        output, _ = build.communicate(timeout=60)
+    finally:
+        kill_process_tree(build)
+    assert build.returncode != 0, output
+    assert "worker process died" in output and "Traceback" not in output
+    assert IndexStore(sample_index).live_build() == live_before
+    assert total(sample_index, "DeepSeek") == 5
 
 
 @pytest.mark.parametrize("damage", ["remove_toc", "truncate_segments", "remove_postings", "truncate_postings",

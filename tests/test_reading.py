@@ -213,3 +213,40 @@ def test_a_cover_date_earlier_than_the_data_it_reports_is_not_trusted():
     body = "回测区间为2005年1月4日至2022年4月15日，组合年化收益15%。" + "".join(BODY)
     assert extract_metadata(f"报告日期：2020年05月16日\n{body}", {}, "doc.pdf").date == ""
     assert extract_metadata(f"报告日期：2022年05月16日\n{body}", {}, "doc.pdf").date == "2022-05-16"
+
+
+# --- bounded reading --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limits, reason", [
+    ({"pdf_memory_mb": 300}, "crashed the reader"),           # PDFium aborts when its memory cap is hit
+    ({"pdf_memory_mb": 4096, "pdf_seconds": 0.3}, "took too long to read"),
+])
+def test_a_pdf_that_expands_past_its_limits_fails_alone_and_is_not_retried(tmp_path, settings_factory, limits, reason):
+    from conftest import pdf_bomb
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    (root / "bomb.pdf").write_bytes(pdf_bomb(40))   # 40 KB that expand to 40 MB of drawing operators
+    settings = settings_factory(archive=limits)
+    Indexer(settings).build()
+    (root / "after.txt").write_text("量价共振笔记\n" + BODY[0], encoding="utf-8")
+    result = Indexer(settings).sync()
+    assert [(r.path, r.status) for r in result.receipts] == [("after.txt", "indexed")]  # the bomb is not read again
+    from indexer.store import IndexStore
+
+    failed = IndexStore(settings).read_status()["failed"]
+    assert reason in failed["bomb.pdf"]["reason"] and "until it changes" in failed["bomb.pdf"]["reason"]
+    answer = ArchiveSearcher(settings).search(parse_request({"q": "量价共振"}, settings))
+    assert [h["path"] for h in answer["hits"]] == ["after.txt"]
+
+
+def test_a_dead_reader_process_is_replaced(tmp_path, cjk_font):
+    from indexer.pdftext import PdfLimits, isolated_reader
+
+    reader = isolated_reader()
+    data = layout_pdf(cjk_font, [[(60, 100, 10.5, BODY[0])]])
+    assert BODY[0] in reader.read(data, PdfLimits()).pages[0]
+    reader._process.kill()   # as the kernel would kill it
+    reader._process.join()
+    assert BODY[0] in reader.read(data, PdfLimits()).pages[0]
