@@ -16,6 +16,7 @@ import yaml
 
 from indexer.errors import ReadError
 from indexer.pdftext import PdfLimits, PdfReadFailed, isolated_reader
+from indexer.textrules import FRONT_MATTER
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,6 @@ _KIND_BY_SUFFIX = {".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf"}
 _TEMP_SUFFIXES = (".part", ".swp", ".swx", ".tmp", ".crdownload", ".download")
 # Front matter larger than this is not metadata; refusing it also bounds YAML alias expansion.
 _MAX_FRONT_MATTER_CHARS = 64 * 1024
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 # Share of unusable characters (control, private-use, U+FFFD) above which a
 # decoded file is treated as binary junk rather than text.
 _MAX_JUNK_SHARE = 0.02
@@ -219,7 +219,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _split_front_matter(text: str) -> tuple[dict, str]:
     """YAML front matter and the body after it; ({}, text) when absent or invalid."""
-    match = _FRONT_MATTER.match(text[:_MAX_FRONT_MATTER_CHARS])
+    match = FRONT_MATTER.match(text[:_MAX_FRONT_MATTER_CHARS])
     if not match:
         return {}, text
     try:

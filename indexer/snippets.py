@@ -43,7 +43,8 @@ def find_spans(folded: str, needles: list[Needle], start: int = 0, end: int | No
     return spans
 
 
-def _merge(spans: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+def merge_spans(spans: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """find_spans' matches as non-overlapping (start, end) ranges, overlapping ones joined."""
     merged: list[list[int]] = []
     for start, end, _ in spans:
         if merged and start <= merged[-1][1]:
@@ -51,6 +52,27 @@ def _merge(spans: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append([start, end])
     return [(a, b) for a, b in merged]
+
+
+def _mark(inner: str) -> str:
+    return f"<mark>{inner}</mark>"
+
+
+def mark_html(text: str, spans: list[tuple[int, int]], lo: int, hi: int, tag=_mark) -> str:
+    """Escaped text[lo:hi] with the merged spans that fall inside it wrapped by `tag` (<mark> by default).
+
+    The one highlighter: snippets, the document view's paragraphs and its Markdown text nodes.
+    """
+    out, pos = [], lo
+    for start, end in spans:
+        if end <= lo or start >= hi:
+            continue
+        start, end = max(start, lo), min(end, hi)
+        out.append(escape(text[pos:start], quote=False))
+        out.append(tag(escape(text[start:end], quote=False)))
+        pos = end
+    out.append(escape(text[pos:hi], quote=False))
+    return "".join(out)
 
 
 def _sentence_window(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int]:
@@ -75,18 +97,8 @@ def _sentence_window(text: str, lo: int, hi: int, start: int, end: int) -> tuple
 
 
 def _render(text: str, left: int, right: int, marks: list[tuple[int, int]], lo: int, hi: int) -> str:
-    out = ["…" if left > lo else ""]
-    pos = left
-    for start, end in marks:
-        if end <= left or start >= right:
-            continue
-        start, end = max(start, left), min(end, right)
-        out.append(escape(text[pos:start]))
-        out.append(f"<mark>{escape(text[start:end])}</mark>")
-        pos = end
-    out.append(escape(text[pos:right]))
-    out.append("…" if right < hi else "")
-    return "".join(out).strip().replace("\n", " ")
+    inner = mark_html(text, marks, left, right)
+    return ("…" if left > lo else "") + inner.strip().replace("\n", " ") + ("…" if right < hi else "")
 
 
 def build_snippets(text: str, folded: str, body_len: int, needles: list[Needle],
@@ -118,7 +130,7 @@ def build_passages(text: str, folded: str, body_len: int, needles: list[Needle],
     if not spans:
         left, right = _sentence_window(text, 0, body_len or len(text), 0, 0)
         return [(_render(text, left, right, [], 0, body_len or len(text)), left)] if text else []
-    marks = _merge(spans)
+    marks = merge_spans(spans)
     candidates = []
     for start, end in marks:
         left, right = _sentence_window(text, lo, hi, start, end)

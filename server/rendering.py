@@ -16,7 +16,7 @@ from indexer.documents import read_document
 from indexer.errors import ArchiveError
 from indexer.normalize import fold, is_boilerplate_heading, split_paragraphs
 from indexer.search import parse_query
-from indexer.snippets import Needle, find_spans
+from indexer.snippets import Needle, find_spans, mark_html, merge_spans
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "dl", "dt", "em",
@@ -76,27 +76,12 @@ def query_needles(q: str) -> list[Needle]:
 
 
 def _merged_spans(folded: str, needles: list[Needle], start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    merged: list[list[int]] = []
-    for lo, hi, _ in find_spans(folded, needles, start, end) if needles else []:
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return [(lo, hi) for lo, hi in merged]
+    return merge_spans(find_spans(folded, needles, start, end)) if needles else []
 
 
 def _marked(text: str, spans: list[tuple[int, int]], lo: int, hi: int, counter: _MarkCounter) -> str:
-    """Escaped text[lo:hi] with the spans that fall inside it wrapped in <mark>."""
-    out, pos = [], lo
-    for start, end in spans:
-        if end <= lo or start >= hi:
-            continue
-        start, end = max(start, lo), min(end, hi)
-        out.append(html.escape(text[pos:start], quote=False))
-        out.append(counter.tag(html.escape(text[start:end], quote=False)))
-        pos = end
-    out.append(html.escape(text[pos:hi], quote=False))
-    return "".join(out)
+    """Escaped text[lo:hi] with the spans that fall inside it wrapped in numbered <mark>s."""
+    return mark_html(text, spans, lo, hi, counter.tag)
 
 
 def _is_heading(line: str) -> bool:
