@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from indexer.errors import ReadError
-from indexer.pdftext import PdfLimits, PdfReadFailed, isolated_reader
+from indexer.pdftext import PdfLimits
+from indexer.sandbox import TaskFailed, sandbox
 from indexer.textrules import FRONT_MATTER
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,8 @@ _PDF_FAILURES = {
     "budget": "PDF is too large to index ({detail})",
     "memory": "PDF needs more memory to read than allowed ({detail}); it stays unindexed until it changes",
     "timeout": "PDF took too long to read ({detail}); it stays unindexed until it changes",
+    "recursion": "PDF is nested too deeply to read ({detail})",
+    "error": "PDF could not be read ({detail})",
     "crashed": "PDF crashed the reader ({detail}); it stays unindexed until it changes",
 }
 
@@ -278,9 +281,9 @@ def _pdf_text(data: bytes, limits: PdfLimits) -> tuple[str, str, tuple[str, ...]
     if b"%PDF-" not in data[:1024]:
         raise ReadError("not a PDF (no %PDF header)")
     try:
-        pdf = isolated_reader().read(data, limits)
-    except PdfReadFailed as e:
-        raise ReadError(_PDF_FAILURES[e.kind].format(detail=e.detail)) from None
+        pdf = sandbox().run("pdf", (data, limits.max_pages, limits.max_chars), limits.memory_mb, limits.seconds)
+    except TaskFailed as e:
+        raise ReadError(_PDF_FAILURES.get(e.kind, _PDF_FAILURES["corrupt"]).format(detail=e.detail)) from None
     text = PAGE_BREAK.join(page.replace("\x00", "") for page in pdf.pages)
     visible = re.sub(r"\s+", "", text)
     if not visible:

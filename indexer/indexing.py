@@ -22,7 +22,8 @@ from indexer.errors import BuildAbandoned, ReadError
 from indexer.metadata import extract_metadata
 from indexer.pdftext import PdfLimits
 from indexer.normalize import clean_inline, clean_report, fold
-from indexer.schema import pack_text
+from indexer.markup import render_markdown
+from indexer.schema import pack_markup, pack_text
 from indexer.store import IndexStore, ReportWriter, now_iso, writing
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
     if not text.strip():
         raise ReadError("no text left after cleaning (only markers, watermarks or whitespace)")
     folded = fold(text)
+    markup = None
+    if raw.kind == "md":
+        rendered = render_markdown(raw.text, cleaned.boilerplate)
+        if rendered.note != "plain":   # plain text reads the same as its cleaned paragraphs
+            markup = pack_markup(rendered.body, rendered.boilerplate, rendered.note)
     return {
         "content_hash": raw.content_hash,
         "kind": raw.kind,
@@ -133,6 +139,7 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
         },
         "text": pack_text(text),
         "body_len": body_len,
+        "markup": markup,
         "analysis": analyse(folded, fold(title), body_len),
     }
 

@@ -7,11 +7,9 @@ stands and whether it repeats, never by what it says (bench/pdf_compare.py chose
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import re
 import statistics
-import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -275,7 +273,7 @@ def median_size(lines: list[PdfLine]) -> float:
     return statistics.median(l.size for l in lines) if lines else 0.0
 
 
-# --- reading in a child process ---------------------------------------------------------
+# --- the task the sandbox runs ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -288,148 +286,15 @@ class PdfLimits:
     seconds: float = 60.0
 
 
-START_SECONDS = 60.0  # a fresh reader process imports PDFium and the metadata rules
-
-
-class PdfReadFailed(Exception):
-    """The PDF could not be read: corrupt, encrypted, over a budget, or it crashed the reader."""
-
-    def __init__(self, kind: str, detail: str):
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind      # "corrupt", "password", "budget", "memory", "timeout", "crashed"
-        self.detail = detail
-
-
-def _serve(conn, memory_mb: int) -> None:
-    """The child's loop: read PDFs sent over the pipe until it closes; memory capped by the kernel."""
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    _cover_title("预热")  # import what reading needs before saying ready, so deadlines time the reading
-    conn.send(("ready", None))
-    while True:
-        try:
-            data, max_pages, max_chars = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            answer = ("ok", read_pdf(data, max_pages, max_chars, _cover_title))
-        except PdfBudgetExceeded as e:
-            answer = ("budget", str(e))
-        except MemoryError:
-            answer = ("memory", f"over {memory_mb} MB")
-        except pdfium.PdfiumError as e:
-            answer = ("password" if "password" in str(e).lower() else "corrupt", str(e).strip().splitlines()[0])
-        except Exception as e:  # a PDF that trips the reader must not end the child's service
-            answer = ("corrupt", f"{type(e).__name__}: {e}")
-        try:
-            conn.send(answer)
-        except MemoryError:
-            conn.send(("memory", f"over {memory_mb} MB"))
-
-
-def _cover_title(text: str, continued: bool = False, strict: bool = True) -> str:
+def read_pdf_task(data: bytes, max_pages: int, max_chars: int) -> PdfText:
+    """read_pdf as indexer.sandbox runs it: failures as TaskFailed with a kind the caller words."""
     from indexer.metadata import cover_title
-
-    return cover_title(text, continued=continued, strict=strict)
-
-
-class IsolatedReader:
-    """Reads PDFs in one long-lived child process with a memory cap and a deadline.
-
-    PDFium is C: a hostile file can expand a small stream to gigabytes, loop, or crash. In a
-    child, the worst it can do is end the child; this process answers with a reason and starts
-    a fresh child for the next file. One child serves one process (build workers have theirs).
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._process = None
-        self._conn = None
-        self._memory_mb = 0
-
-    def read(self, data: bytes, limits: PdfLimits) -> PdfText:
-        """The PdfText of `data`, or PdfReadFailed saying why not."""
-        with self._lock:
-            if self._process is None or not self._process.is_alive() or self._memory_mb != limits.memory_mb:
-                self._start(limits.memory_mb)
-            try:
-                self._conn.send((data, limits.max_pages, limits.max_chars))
-                if not self._conn.poll(limits.seconds):
-                    self._stop()
-                    raise PdfReadFailed("timeout", f"reading took longer than {limits.seconds:g} s")
-                kind, value = self._conn.recv()
-            except (EOFError, OSError, BrokenPipeError):
-                code = self._stop()
-                if code is not None and code < 0:
-                    # PDFium aborts (SIGABRT/SIGTRAP) when an allocation fails under the cap
-                    detail = f"{_signal_name(-code)}; memory limit {limits.memory_mb} MB"
-                else:
-                    detail = f"exit code {code}"
-                raise PdfReadFailed("crashed", detail) from None
-            if kind == "memory":
-                self._stop()  # a child that ran out of memory may be left in any state
-            if kind != "ok":
-                raise PdfReadFailed(kind, value)
-            return value
-
-    def _start(self, memory_mb: int) -> None:
-        import multiprocessing
-
-        self._stop()
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, memory_mb), daemon=True,
-                                        name="pdf-reader")
-        self._process.start()
-        child.close()
-        self._conn, self._memory_mb = parent, memory_mb
-        try:
-            ready = parent.poll(START_SECONDS) and parent.recv()[0] == "ready"
-        except (EOFError, OSError):
-            ready = False
-        if not ready:
-            self._stop()
-            raise PdfReadFailed("crashed", "the PDF reader process did not start")
-
-    def _stop(self) -> int | None:
-        code = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.kill()
-            self._process.join(5)
-            code = self._process.exitcode
-            self._process = None
-        return code
-
-    def close(self) -> None:
-        """Stop the child (it also stops by itself when this process ends)."""
-        with self._lock:
-            self._stop()
-
-
-def _signal_name(number: int) -> str:
-    import signal
+    from indexer.sandbox import TaskFailed
 
     try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-_reader: IsolatedReader | None = None
-_reader_lock = threading.Lock()
-
-
-def isolated_reader() -> IsolatedReader:
-    """This process's PDF reading child (started on first use)."""
-    global _reader
-    with _reader_lock:
-        if _reader is None:
-            _reader = IsolatedReader()
-            atexit.register(_reader.close)
-        return _reader
+        return read_pdf(data, max_pages, max_chars, cover_title)
+    except PdfBudgetExceeded as e:
+        raise TaskFailed("budget", str(e)) from None
+    except pdfium.PdfiumError as e:
+        message = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise TaskFailed("password" if "password" in message.lower() else "corrupt", message) from None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 TITLE_BOOST = 3.0
 
 
@@ -36,12 +37,25 @@ def build_schema() -> fields.Schema:
         meta=fields.STORED,                 # analysts, rating_action, stock_codes, encoding, size, mtime
         text=fields.STORED,                 # cleaned display text, zlib-compressed UTF-8 (see stored_text)
         body_len=fields.STORED,             # the text's body comes first, then boilerplate
+        markup=fields.STORED,               # a Markdown report's rendered HTML (see pack_markup), or None
     )
 
 
 def pack_text(text: str) -> bytes:
     """The stored form of a document's text (zlib: Chinese text takes about half the bytes)."""
     return zlib.compress(text.encode("utf-8"), 6)
+
+
+def pack_markup(body: str, boilerplate: str, note: str) -> bytes:
+    """The stored form of a Markdown report's HTML (rendered once, at index time)."""
+    return zlib.compress(json.dumps({"body": body, "boilerplate": boilerplate, "note": note},
+                                    ensure_ascii=False).encode("utf-8"), 6)
+
+
+def stored_markup(stored: dict) -> dict | None:
+    """{"body", "boilerplate", "note"} of a Markdown report's stored HTML; None for other kinds."""
+    packed = stored.get("markup")
+    return json.loads(zlib.decompress(packed).decode("utf-8")) if packed else None
 
 
 def stored_text(stored: dict) -> str:

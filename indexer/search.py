@@ -27,7 +27,7 @@ from indexer.normalize import CJK_CHARS, fold, normalize_query_text
 from indexer.snippets import Needle, build_passages, find_spans, page_at
 from indexer.textrules import latin_word_spans
 from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
-from indexer.schema import TITLE_BOOST, stored_text
+from indexer.schema import TITLE_BOOST, stored_markup, stored_text
 from indexer.store import IndexStore
 
 FACETS = ("broker", "industry", "rating")
@@ -734,11 +734,22 @@ class ArchiveSearcher:
             "body_len": stored["body_len"],
             "ranked_share": meta.get("ranked_share", 1.0),
             "pages": meta.get("pages", []),
+            **_markup_fields(stored),
         }
 
     def document_count(self) -> int:
         view = self.view()
         return len(view.live)
+
+
+def _markup_fields(stored: dict) -> dict:
+    """A Markdown report's HTML as indexed ({"body", "boilerplate"}, or None) and why it is absent."""
+    markup = stored_markup(stored)
+    if markup is None:
+        return {"html": None, "render_note": ""}
+    if markup["note"]:
+        return {"html": None, "render_note": markup["note"]}
+    return {"html": {"body": markup["body"], "boilerplate": markup["boilerplate"]}, "render_note": ""}
 
 
 def _bm25_setup(view: IndexView, words: list[str]) -> tuple[dict[str, float], float]:

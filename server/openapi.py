@@ -83,6 +83,11 @@ def _schemas() -> dict:
             "body_len": {"type": "integer", "minimum": 0, "description": "text[:body_len] is the body"},
             "ranked_share": {"type": "number", "minimum": 0, "maximum": 1,
                              "description": "share of the text that ranks: the body before trailing disclaimers"},
+            "html": {"type": "object", "nullable": True, "properties": {"body": STR, "boilerplate": STR},
+                     "required": ["body", "boilerplate"],
+                     "description": "a Markdown report's sanitized HTML as rendered at index time; null otherwise"},
+            "render_note": {"type": "string", "description": "why a Markdown report has no html: too_large, "
+                            "timeout, recursion, memory, crashed or error; empty otherwise"},
             "pages": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0},
                                                  "minItems": 2, "maxItems": 2},
                       "description": "[offset, page]: from this offset of `text` on, the PDF page; empty for .txt and .md"},

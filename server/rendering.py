@@ -6,38 +6,27 @@ import html
 import itertools
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import markdown
-import nh3
 
 from indexer.config import Settings
-from indexer.documents import read_document
 from indexer.errors import ArchiveError
-from indexer.normalize import fold, is_boilerplate_heading, split_paragraphs
+from indexer.normalize import fold
 from indexer.search import parse_query
 from indexer.snippets import Needle, find_spans, mark_html, merge_spans
 
-ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "dl", "dt", "em",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "ol", "p", "pre", "s",
-    "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-    "tr", "u", "ul",
-}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"align", "colspan", "rowspan"},
-                      "td": {"align", "colspan", "rowspan"}, "ol": {"start"}}
-URL_SCHEMES = {"http", "https", "mailto"}
-# Links that report portals weave into the text (the indexer drops them from the cleaned text too).
-_PORTAL_LINK = re.compile(
-    r"\[[^\]\n]*\]\(\s*<?(?:https?:)?//(?:[\w-]+\.)*"
-    r"(?:hibor\.com\.cn|hibor\.com|vzkoo\.com|fxbaogao\.com|djyanbao\.com|robo\.datayes\.com)[^)\n]*\)",
-    re.IGNORECASE)
-_BLANK_LINES = re.compile(r"\n[ \t]*\n")
 # A tag of sanitized HTML (attribute values are always double-quoted by nh3 and may hold '>').
 _TAG = re.compile(r"""(<(?:"[^"]*"|'[^']*'|[^'">])*>)""")
 _SENTENCE_END = "。！？；：!?;:…”」』)）"
 HEADING_MAX_CHARS = 30
 SHORT_LINE_CHARS = 40
+# Why a Markdown report is shown as its cleaned text (indexer.markup's notes).
+RENDER_NOTES = {
+    "too_large": "这份 Markdown 报告过大，按纯文本显示。",
+    "timeout": "这份 Markdown 报告的格式过于复杂，未能在时限内排版，按纯文本显示。",
+    "recursion": "这份 Markdown 报告嵌套过深，按纯文本显示。",
+    "memory": "这份 Markdown 报告排版所需内存过多，按纯文本显示。",
+    "crashed": "这份 Markdown 报告无法排版，按纯文本显示。",
+    "error": "这份 Markdown 报告无法排版，按纯文本显示。",
+}
 MAX_MARKS = 2000            # a very common word in a long report: mark the first ones only
 
 
@@ -49,6 +38,7 @@ class RenderedDocument:
     boilerplate: str
     marks: int
     markdown: bool
+    note: str = ""  # why a Markdown report is shown as text (in Chinese), "" otherwise
 
 
 class _MarkCounter:
@@ -124,20 +114,6 @@ def render_paragraphs(text: str, start: int, end: int, needles: list[Needle], co
     return "\n".join(out)
 
 
-def sanitize_html(unsafe: str) -> str:
-    """Only harmless markup survives: no scripts, styles, event handlers, images or javascript: links."""
-    return nh3.clean(unsafe, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES,
-                     link_rel="noopener noreferrer nofollow", strip_comments=True)
-
-
-def markdown_to_html(source: str) -> str:
-    """Markdown through Python-Markdown, then sanitized with nh3."""
-    rendered = markdown.markdown(source, extensions=["tables", "fenced_code", "sane_lists"],
-                                 extension_configs={"tables": {"use_align_attribute": True}},
-                                 output_format="html")
-    return sanitize_html(rendered)
-
-
 def highlight_html(safe_html: str, needles: list[Needle], counter: _MarkCounter) -> str:
     """Wrap the needles' matches inside the text nodes of sanitized HTML in <mark>."""
     if not needles:
@@ -153,56 +129,21 @@ def highlight_html(safe_html: str, needles: list[Needle], counter: _MarkCounter)
     return "".join(out)
 
 
-def split_markdown(source: str, boilerplate: str) -> tuple[str, str]:
-    """Split a report's Markdown into body and boilerplate blocks, as the indexer split its text.
-
-    A block whose first paragraph the indexer put in the boilerplate (and that opens a
-    disclaimer section, or stands alone) goes to the boilerplate; after a boilerplate
-    heading, everything does. Portal watermark links are dropped.
-    """
-    source = _PORTAL_LINK.sub("", source)
-    boiler_lines = {line for line in boilerplate.split("\n") if line.strip()}
-    body: list[str] = []
-    boiler: list[str] = []
-    in_boilerplate = False
-    for block in _BLANK_LINES.split(source):
-        if not block.strip():
-            continue
-        paragraphs = split_paragraphs(block)
-        first = paragraphs[0] if paragraphs else ""
-        if not in_boilerplate and first in boiler_lines and is_boilerplate_heading(first):
-            in_boilerplate = True
-        (boiler if in_boilerplate or (first and first in boiler_lines) else body).append(block)
-    return "\n\n".join(body), "\n\n".join(boiler)
-
-
-def read_markdown_source(settings: Settings, relpath: str) -> str | None:
-    """The Markdown of an archived report (front matter removed), or None when it cannot be read.
-
-    The path comes from the index, never from a request, and must stay inside the archive root.
-    """
-    root = Path(settings.archive.root).resolve()
-    try:
-        path = (root / relpath).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            return None
-        return read_document(path, root, int(settings.archive.max_file_mb * 1024 * 1024)).text
-    except (ArchiveError, OSError, ValueError):
-        return None
-
-
 def render_document(document: dict, settings: Settings, q: str = "") -> RenderedDocument:
-    """The body and boilerplate HTML of a document from ArchiveSearcher.document()."""
+    """The body and boilerplate HTML of a document from ArchiveSearcher.document(): what the index holds.
+
+    A Markdown report shows the HTML rendered (and sanitized) when it was indexed; a report whose
+    Markdown could not be rendered within the indexer's budget shows its cleaned text, and says so.
+    """
     needles = query_needles(q)
     counter = _MarkCounter()
     text, body_len = document["text"], document["body_len"]
-    source = read_markdown_source(settings, document["path"]) if document.get("kind") == "md" else None
-    if source is not None:
-        body_md, boiler_md = split_markdown(source, text[body_len:])
-        body = highlight_html(markdown_to_html(body_md), needles, counter)
-        boilerplate = highlight_html(markdown_to_html(boiler_md), needles, counter) if boiler_md else ""
+    markup = document.get("html")
+    if markup is not None:
+        body = highlight_html(markup["body"], needles, counter)
+        boilerplate = highlight_html(markup["boilerplate"], needles, counter) if markup["boilerplate"] else ""
         return RenderedDocument(body, boilerplate, counter.count, True)
     pages = document.get("pages") or []
     body = render_paragraphs(text, 0, body_len, needles, counter, pages)
     boilerplate = render_paragraphs(text, body_len, len(text), needles, counter, pages)
-    return RenderedDocument(body, boilerplate, counter.count, False)
+    return RenderedDocument(body, boilerplate, counter.count, False, RENDER_NOTES.get(document.get("render_note", ""), ""))

@@ -496,3 +496,31 @@ def test_markdown_boilerplate_is_collapsed(sample_index):
     assert "<strong>智算中心</strong>" in body and "<h2>投资建议</h2>" in body
     assert "免责声明" not in body.split('<div class="doc-body markdown">', 1)[1]
     assert "<h2>免责声明</h2>" in boilerplate and "买入：预期涨幅超过 15%" in boilerplate
+
+
+def test_hostile_markdown_is_rendered_once_within_a_budget_and_never_breaks_the_page(sample_index):
+    root = Path(sample_index.archive.root)
+    (root / "方括号.md").write_text("# 方括号研报\n\n标记词甲乙。\n\n" + "[" * 20_000, encoding="utf-8")
+    nested = "".join("    " * depth + "- 层\n" for depth in range(260))
+    (root / "深层列表.md").write_text("# 深层列表研报\n\n标记词丙丁。\n\n" + nested, encoding="utf-8")
+    result = Indexer(sample_index).sync()
+    assert {r.path: r.status for r in result.receipts} == {"方括号.md": "indexed", "深层列表.md": "indexed"}
+    client = create_app(sample_index).test_client()
+    for q, note in (("标记词甲乙", "未能在时限内排版"), ("标记词丙丁", "嵌套过深")):
+        [report_id] = report_ids_for(client, q)
+        page = get_page(client, f"/documents/{report_id}", q=q)   # 200, no traceback
+        assert note in page and '<mark class="match" id="m1">' in page
+        document = client.get(f"/api/documents/{report_id}").json
+        assert document["html"] is None and document["render_note"] in ("timeout", "recursion")
+
+
+def test_the_document_view_shows_what_was_indexed_not_the_file_as_it_is_now(sample_index):
+    root = Path(sample_index.archive.root)
+    path = root / "算力周报.md"
+    path.write_text("# 算力周报\n\n国产算力需求旺盛，**智算中心**建设提速。\n", encoding="utf-8")
+    Indexer(sample_index).sync()
+    client = create_app(sample_index).test_client()
+    [report_id] = report_ids_for(client, "智算中心")
+    path.write_text("# 算力周报\n\n这句话是索引之后才写进文件的。\n", encoding="utf-8")   # not yet re-indexed
+    page = get_page(client, f"/documents/{report_id}")
+    assert "<strong>智算中心</strong>" in page and "索引之后" not in page

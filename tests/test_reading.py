@@ -241,12 +241,12 @@ def test_a_pdf_that_expands_past_its_limits_fails_alone_and_is_not_retried(tmp_p
     assert [h["path"] for h in answer["hits"]] == ["after.txt"]
 
 
-def test_a_dead_reader_process_is_replaced(tmp_path, cjk_font):
-    from indexer.pdftext import PdfLimits, isolated_reader
+def test_a_dead_sandbox_process_is_replaced(tmp_path, cjk_font):
+    from indexer.sandbox import sandbox
 
-    reader = isolated_reader()
+    child = sandbox()
     data = layout_pdf(cjk_font, [[(60, 100, 10.5, BODY[0])]])
-    assert BODY[0] in reader.read(data, PdfLimits()).pages[0]
-    reader._process.kill()   # as the kernel would kill it
-    reader._process.join()
-    assert BODY[0] in reader.read(data, PdfLimits()).pages[0]
+    assert BODY[0] in child.run("pdf", (data, 100, 10**6), 1024, 60).pages[0]
+    child._process.kill()   # as the kernel would kill it
+    child._process.join()
+    assert BODY[0] in child.run("pdf", (data, 100, 10**6), 1024, 60).pages[0]
