@@ -137,7 +137,7 @@ def serve_api(config: str) -> None:
         # A stand-in of the API's two routes the bench uses: the same search call as the API.
         from flask import Flask, jsonify, request
 
-        from indexer.cli import status_report
+        from indexer.status import status_report
         from indexer.errors import ArchiveError
         from indexer.search import ArchiveSearcher, parse_request
 

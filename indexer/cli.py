@@ -10,39 +10,7 @@ import sys
 
 from indexer.config import load_settings
 from indexer.errors import ArchiveError
-
-
-def status_report(settings) -> dict:
-    """The status record shared by `indexer status --json` and GET /api/status."""
-    from indexer.store import IndexStore
-
-    store = IndexStore(settings)
-    status = store.read_status()
-    failed = [{"path": p, "reason": f["reason"]} for p, f in sorted(status.get("failed", {}).items())]
-    report = {
-        "ok": True,
-        "documents": 0,
-        "generation": None,
-        "build": None,
-        "last_sync": status.get("last_sync"),
-        "queue": status.get("queue", 0),
-        "failed": failed,
-        "recent": status.get("recent", [])[:20],
-        "archive": str(settings.archive.root),
-        "index": str(settings.index.dir),
-    }
-    try:
-        ix = store.open()
-    except ArchiveError as exc:
-        report.update(ok=False, error=str(exc))
-        return report
-    try:
-        report["documents"] = ix.doc_count()
-        report["generation"] = ix.latest_generation()
-        report["build"] = store.live_build().name
-    finally:
-        ix.close()
-    return report
+from indexer.status import status_report
 
 
 def describe_os_error(exc: OSError, settings) -> str:

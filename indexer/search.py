@@ -643,10 +643,17 @@ class ArchiveSearcher:
     # -- the search -------------------------------------------------------------------
     def search(self, request: SearchRequest) -> dict:
         """Run a search; the answer is the JSON of GET /api/search."""
+        return self._answer(request, browsing=False)
+
+    def newest(self, size: int) -> dict:
+        """The newest reports and the facets of the whole archive (the start page), as a search answer."""
+        return self._answer(SearchRequest(sort="date", size=size), browsing=True)
+
+    def _answer(self, request: SearchRequest, browsing: bool) -> dict:
         started = time.perf_counter()
         query = parse_query(request.q, self.settings.search.max_terms)
-        if query.is_empty() and not request.filters() and not (request.date_from or request.date_to
-                                                                 or request.indexed_from or request.indexed_to):
+        if not browsing and query.is_empty() and not request.filters() and not (
+                request.date_from or request.date_to or request.indexed_from or request.indexed_to):
             raise InvalidRequest("the query is empty: type a word, a \"phrase\" or choose a filter")
         view = self.view()
         docs = self.match(view, query, request)

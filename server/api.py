@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
-from indexer.cli import status_report
+from indexer.status import status_report
 from indexer.search import parse_request
 from server import get_document, get_searcher, get_settings
 from server.errors import ApiError

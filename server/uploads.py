@@ -7,12 +7,11 @@ import os
 import secrets
 import time
 import unicodedata
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from indexer.config import Settings
-from indexer.store import IndexStore
+from indexer.status import receipt_since
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".pdf")
 MAX_NAME_CHARS = 150
@@ -124,20 +123,11 @@ def save_upload(settings: Settings, stream: BinaryIO, filename: str) -> str:
 def wait_for_receipt(settings: Settings, relpath: str, since: float,
                      timeout: float = RECEIPT_WAIT_SECONDS) -> dict | None:
     """The watcher's receipt for `relpath` written at or after `since` (epoch seconds), if it comes in time."""
-    store = IndexStore(settings)
     deadline = time.monotonic() + timeout
-    since = int(since)      # receipts carry whole seconds
     while True:
-        for receipt in store.read_status().get("recent", []):
-            if receipt.get("path") != relpath:
-                continue
-            try:
-                at = datetime.fromisoformat(receipt.get("at") or "").timestamp()
-            except (TypeError, ValueError):
-                continue
-            if at >= since:
-                return {key: receipt.get(key, "") for key in ("path", "status", "reason", "id", "at")}
-            break   # newest first: the newest receipt for this path is older than the upload
+        receipt = receipt_since(settings, relpath, since)
+        if receipt is not None:
+            return receipt
         if time.monotonic() >= deadline:
             return None
         time.sleep(RECEIPT_POLL_SECONDS)

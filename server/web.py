@@ -13,9 +13,9 @@ from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint, abort, make_response, render_template, request, send_file, url_for
 
-from indexer.cli import status_report
+from indexer.status import status_report
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
-from indexer.search import SearchRequest, parse_request
+from indexer.search import parse_request
 from server import get_document, get_searcher, get_settings
 from server.errors import explain
 from server.rendering import render_document
@@ -99,7 +99,7 @@ def explain_note(note: str) -> str:
 
 def browse_answer() -> dict | None:
     """The newest reports and the facets of the whole archive, for the start page."""
-    return get_searcher().search(SearchRequest(sort="date", size=BROWSE_SIZE, indexed_from=1.0))
+    return get_searcher().newest(BROWSE_SIZE)
 
 
 def render_home(status: int = 200, hint: str = ""):

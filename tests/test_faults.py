@@ -19,7 +19,7 @@ import pytest
 
 from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, OutputReader, child_pids, free_port, get_json,
                       kill_process_tree, make_settings, poll)
-from indexer.cli import status_report
+from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
 from indexer.search import ArchiveSearcher, parse_request

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_no_injected_markup
-from indexer.cli import status_report
+from indexer.status import status_report
 from indexer.documents import read_document
 from indexer.indexing import Indexer
 from server import create_app

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from indexer.cli import main as cli_main, status_report
+from indexer.cli import main as cli_main
+from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer, report_id
 from indexer.search import ArchiveSearcher, parse_request

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.cli import status_report
+from indexer.status import status_report
 from indexer.config import PROJECT_ROOT
 from indexer.search import ArchiveSearcher, parse_request
 from indexer.store import IndexStore

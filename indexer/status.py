@@ -1,0 +1,57 @@
+"""The indexer's state as the server and the CLI show it: documents, generation, failed files, receipts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from indexer.errors import ArchiveError
+from indexer.store import IndexStore
+
+RECEIPT_KEYS = ("path", "status", "reason", "id", "at")
+
+
+def status_report(settings) -> dict:
+    """The status record shared by `indexer status --json` and GET /api/status."""
+    store = IndexStore(settings)
+    status = store.read_status()
+    failed = [{"path": p, "reason": f["reason"]} for p, f in sorted(status.get("failed", {}).items())]
+    report = {
+        "ok": True,
+        "documents": 0,
+        "generation": None,
+        "build": None,
+        "last_sync": status.get("last_sync"),
+        "queue": status.get("queue", 0),
+        "failed": failed,
+        "recent": status.get("recent", [])[:20],
+        "archive": str(settings.archive.root),
+        "index": str(settings.index.dir),
+    }
+    try:
+        ix = store.open()
+    except ArchiveError as exc:
+        report.update(ok=False, error=str(exc))
+        return report
+    try:
+        report["documents"] = ix.doc_count()
+        report["generation"] = ix.latest_generation()
+        report["build"] = store.live_build().name
+    finally:
+        ix.close()
+    return report
+
+
+
+def receipt_since(settings, relpath: str, since: float) -> dict | None:
+    """The newest receipt for `relpath` if it was written at or after `since` (epoch seconds)."""
+    since = int(since)      # receipts carry whole seconds
+    for receipt in IndexStore(settings).read_status().get("recent", []):
+        if receipt.get("path") != relpath:
+            continue
+        try:
+            at = datetime.fromisoformat(receipt.get("at") or "").timestamp()
+        except (TypeError, ValueError):
+            continue
+        # newest first: when the newest receipt for this path is older than `since`, there is none yet
+        return {key: receipt.get(key, "") for key in RECEIPT_KEYS} if at >= since else None
+    return None
