@@ -139,7 +139,8 @@ def serve_api(config: str) -> None:
 
         from indexer.status import status_report
         from indexer.errors import ArchiveError
-        from indexer.search import ArchiveSearcher, parse_request
+        from indexer.search import ArchiveSearcher
+        from indexer.query import parse_request
 
         app = Flask("drop_bench_api")
         searcher = None

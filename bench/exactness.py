@@ -29,7 +29,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from indexer.analysis import LATIN_WORD, get_jieba, latin_words, query_words  # noqa: E402
-from indexer.normalize import CJK_CHARS, fold, normalize_query_text  # noqa: E402
+from indexer.normalize import fold, normalize_query_text  # noqa: E402
+from indexer.textrules import CJK_CHARS  # noqa: E402
 
 CORPORA = ("gator_reports", "xwlb_stories")
 # Characters a generated phrase may not hold: quote marks (query syntax) and line breaks
@@ -502,7 +503,7 @@ class Outcome:
 
 def run_check(searcher, docs, queries: list[GenQuery]) -> tuple[list[Outcome], list[str]]:
     """Each query through the engine's match and through the scan; docs from bench.common.load_docs."""
-    from indexer.search import SearchRequest, parse_query
+    from indexer.query import SearchRequest, parse_query
 
     view = searcher.view()
     index_of = {d.docnum: i for i, d in enumerate(docs)}
@@ -605,7 +606,8 @@ def summarize(name: str, outcomes: list[Outcome], errors: list[str], docs, secon
 
 def main(argv: list[str] | None = None) -> int:
     from bench.common import ensure_index, load_docs, machine, stamp, write_section
-    from indexer.search import ArchiveSearcher, parse_request
+    from indexer.search import ArchiveSearcher
+    from indexer.query import parse_request
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true", help="build the corpus indexes again")

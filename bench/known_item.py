@@ -40,7 +40,7 @@ def title_words(title: str, numbers: bool = True) -> tuple[list[str], list[str]]
     parse_query's segmentation: Latin words and numbers whole, jieba words of each CJK run.
     Single CJK characters are dropped; numbers and dates (2025.6.4) are kept only with numbers=True.
     """
-    from indexer.search import parse_query
+    from indexer.query import parse_query
 
     words = list(dict.fromkeys(w for piece in parse_query(title).segmentation for w in piece))
     distinctive, generic = [], []
@@ -65,7 +65,7 @@ def make_query(title: str, df, numbers: bool = True, n: int = 3) -> list[str]:
 
 
 def run_variant(searcher, settings, sample, df, same_key, numbers: bool) -> list[dict]:
-    from indexer.search import parse_request
+    from indexer.query import parse_request
 
     results = []
     for doc in sample:
@@ -111,7 +111,8 @@ def figures(results: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.common import stamp, ensure_index, load_docs, machine, md_table, write_section
-    from indexer.search import ArchiveSearcher, SearchRequest, parse_query
+    from indexer.search import ArchiveSearcher
+    from indexer.query import SearchRequest, parse_query
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true")

@@ -227,7 +227,8 @@ def latency_summary(latencies: list[float], errors: list[str], wall: float) -> d
 
 
 def _search_loop(settings, queries: list[dict], seconds: float, barrier, results) -> None:
-    from indexer.search import ArchiveSearcher, parse_request
+    from indexer.search import ArchiveSearcher
+    from indexer.query import parse_request
 
     searcher = ArchiveSearcher(settings)
     requests = [parse_request({**params, "size": 10}, settings) for params in queries]
@@ -265,7 +266,8 @@ def profile_shares(settings, queries: list[dict], passes: int = 2) -> dict[str, 
     import cProfile
     import pstats
 
-    from indexer.search import ArchiveSearcher, parse_request
+    from indexer.search import ArchiveSearcher
+    from indexer.query import parse_request
 
     searcher = ArchiveSearcher(settings)
     requests = [parse_request({**params, "size": 10}, settings) for params in queries]

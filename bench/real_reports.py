@@ -493,7 +493,7 @@ class Peer:
 
 def run_searches(searcher, settings, refs: list[Ref], peer: Peer | None) -> dict:
     """Known-item queries against the engine (and the peer); every snippet and passage collected."""
-    from indexer.search import parse_request
+    from indexer.query import parse_request
 
     by_id = {r.id: r for r in refs}
     snippets: list[tuple[str, str]] = []           # (doc id, fragment html)
@@ -622,7 +622,7 @@ def known_items(run: Run, searcher, seed: int) -> None:
 
 
 def measure_pdfs(tmp: Path, seed: int) -> Run:
-    from indexer.search import parse_request
+    from indexer.query import parse_request
 
     print("[pdf] copying, reading with pypdf and the engine ...", flush=True)
     refs, timing = load_pdf_refs(tmp)

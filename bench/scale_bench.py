@@ -160,7 +160,7 @@ def measure_build(size: int) -> dict:
 
 def query_set(searcher, settings) -> list[dict]:
     """search_bench.py's queries; its broker filter gets the most common broker, or is left out."""
-    from indexer.search import parse_request
+    from indexer.query import parse_request
 
     brokers = searcher.search(parse_request({"q": "的", "size": 1}, settings))["facets"]["broker"]
     queries = []
@@ -175,7 +175,8 @@ def query_set(searcher, settings) -> list[dict]:
 
 def measure_search(size: int) -> dict:
     """Latency of the query set over the built index, and the searcher's memory."""
-    from indexer.search import ArchiveSearcher, parse_request
+    from indexer.search import ArchiveSearcher
+    from indexer.query import parse_request
 
     settings = settings_for(size)
     searcher = ArchiveSearcher(settings)

@@ -278,7 +278,7 @@ def timed(fn, *args):
 
 def profile_queries(searcher, settings, queries: list[dict], repeat: int = 3, top: int = 12) -> tuple[str, str]:
     """cProfile of the given queries (warm): a Markdown table of where the time goes, and the raw listing."""
-    from indexer.search import parse_request
+    from indexer.query import parse_request
 
     for params in queries:
         searcher.search(parse_request({**params, "size": 10}, settings))
@@ -316,7 +316,8 @@ def md_table_local(header, rows):
 
 def main(argv: list[str] | None = None) -> int:
     from bench.common import DATA, ensure_index, load_docs, machine, md_table, stamp, write_section
-    from indexer.search import ArchiveSearcher, parse_query, parse_request
+    from indexer.search import ArchiveSearcher
+    from indexer.query import parse_query, parse_request
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true", help="build the index and the FTS5 database again")

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
             run_watcher(settings)
         elif args.command == "search":
-            from indexer.search import ArchiveSearcher, parse_request
+            from indexer.search import ArchiveSearcher
+            from indexer.query import parse_request
 
             params = {"q": args.query, "size": args.size, "page": args.page, "sort": args.sort}
             answer = ArchiveSearcher(settings).search(parse_request(params, settings))

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from indexer.analysis import get_jieba
-from indexer.textrules import CJK_CHARS, CJK_RE, TIGHT, drop_markers, map_private_use
+from indexer.textrules import CJK_RE, TIGHT, drop_markers, map_private_use
 
 _CJK_RE = CJK_RE
 _SPACE_BEFORE_TIGHT = re.compile(f"[ \t]+(?=[{TIGHT}])")

@@ -9,7 +9,7 @@ import time
 from flask import Blueprint, current_app, request
 
 from indexer.status import status_report
-from indexer.search import parse_request
+from indexer.query import parse_request
 from server import get_document, get_searcher, get_settings
 from server.errors import ApiError
 from server.openapi import openapi_spec

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from indexer.config import Settings
 from indexer.errors import ArchiveError
 from indexer.normalize import fold
-from indexer.search import parse_query
+from indexer.query import parse_query
 from indexer.snippets import Needle, find_spans, mark_html, merge_spans
 
 # A tag of sanitized HTML (attribute values are always double-quoted by nh3 and may hold '>').

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, make_response, render_template, request, sen
 
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
-from indexer.search import parse_request
+from indexer.query import parse_request
 from server import get_document, get_searcher, get_settings
 from server.errors import explain
 from server.rendering import render_document

@@ -22,7 +22,8 @@ from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, OutputReader, child
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
-from indexer.search import ArchiveSearcher, parse_request
+from indexer.search import ArchiveSearcher
+from indexer.query import parse_request
 from indexer.store import IndexStore
 from server import create_app
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import assert_no_injected_markup
 from indexer.errors import QueryTooLong
-from indexer.search import parse_query
+from indexer.query import parse_query
 from server import create_app
 
 # How many generated examples each surface saw in this run (reported in bench/REPORT.md).

@@ -10,7 +10,8 @@ from indexer.cli import main as cli_main
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer, report_id
-from indexer.search import ArchiveSearcher, parse_request
+from indexer.search import ArchiveSearcher
+from indexer.query import parse_request
 from indexer.store import MARKER_FILE, IndexStore
 
 NEW_REPORT = "# 固态电池行业深度\n\n2025年3月1日\n\n固态电池产业化提速，硫化物电解质成为主流路线。\n"

@@ -10,7 +10,8 @@ from conftest import layout_pdf
 from indexer.documents import read_document
 from indexer.indexing import Indexer, prepare_report
 from indexer.normalize import clean_report, split_paragraphs
-from indexer.search import ArchiveSearcher, parse_request
+from indexer.search import ArchiveSearcher
+from indexer.query import parse_request
 from server import create_app
 
 BODY = [

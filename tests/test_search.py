@@ -9,7 +9,8 @@ from indexer.analysis import query_words
 from indexer.errors import InvalidRequest, QueryTooLong
 from indexer.indexing import Indexer
 from indexer.normalize import fold, normalize_query_text
-from indexer.search import ArchiveSearcher, parse_query, parse_request
+from indexer.search import ArchiveSearcher
+from indexer.query import parse_query, parse_request
 from indexer.snippets import Needle, build_snippets
 
 from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN, SPDBI, WEEKLY
@@ -142,18 +143,18 @@ def test_bad_requests_are_refused_with_a_message(searcher, params, message):
 @pytest.fixture(params=["postings", "text"])
 def scoring(request, monkeypatch):
     """Run a test with the BM25F scorer over the postings and with the scorer over cached texts."""
-    import indexer.search
+    import indexer.ranking
 
-    monkeypatch.setattr(indexer.search, "TEXT_SCORING_COST", 0 if request.param == "text" else 10**9)
+    monkeypatch.setattr(indexer.ranking, "TEXT_SCORING_COST", 0 if request.param == "text" else 10**9)
     return request.param
 
 
 def test_both_scorers_rank_alike(searcher, monkeypatch):
-    import indexer.search
+    import indexer.ranking
 
     orders = {}
     for cost in (0, 10**9):
-        monkeypatch.setattr(indexer.search, "TEXT_SCORING_COST", cost)
+        monkeypatch.setattr(indexer.ranking, "TEXT_SCORING_COST", cost)
         answer = searcher.search(parse_request({"q": "模型 算力", "size": 5}, searcher.settings))
         orders[cost] = [hit["path"] for hit in answer["hits"]]
         assert all(hit["score"] > 0 for hit in answer["hits"])
@@ -232,7 +233,7 @@ def test_exactness_against_a_plain_scan(searcher):
 def test_a_bounded_text_cache_evicts_and_answers_the_same(searcher):
     """Folded texts are cached per process up to a character budget; past it the oldest go,
     and searches read them again: the same answers with a budget of one character."""
-    from indexer.search import TextCache
+    from indexer.view import TextCache
 
     queries = ["模型", '"人工智能"', "DeepSeek", "电池 -钠", "title:周报"]
 

@@ -17,7 +17,8 @@ import pytest
 
 from indexer.status import status_report
 from indexer.config import PROJECT_ROOT
-from indexer.search import ArchiveSearcher, parse_request
+from indexer.search import ArchiveSearcher
+from indexer.query import parse_request
 from indexer.store import IndexStore
 from indexer.watcher import ArchiveWatcher
 

@@ -1,0 +1,248 @@
+"""The query language and the search request: what a user asked for, understood leniently.
+
+Words are ANDed (a run of Chinese characters is segmented with jieba), "phrases" are exact,
+OR, -word / NOT word, title:/broker:/industry:/rating:; a malformed query degrades to words
+and says so in `notes`. Never raises on syntax; request parameters the caller can fix raise
+InvalidRequest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date as Date
+from typing import Mapping
+
+from indexer.analysis import query_words
+from indexer.config import Settings
+from indexer.errors import InvalidRequest, QueryTooLong
+from indexer.normalize import normalize_query_text
+from indexer.snippets import Needle
+from indexer.textrules import CJK_CHARS, LATIN_WORD
+
+FILTER_PREFIXES = ("broker", "industry", "rating")
+SORTS = ("relevance", "date")
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
+_TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
+_PIECE = re.compile(f"(?P<cjk>[{CJK_CHARS}]+)|(?P<latin>{LATIN_WORD.pattern})")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing a document must contain, in matching (folded) form."""
+
+    text: str
+    kind: str           # "word" (CJK, substring), "latin" (whole word), "phrase" (substring)
+    field: str = ""     # "" for the whole text, "title" for the title only
+
+    @property
+    def needle(self) -> Needle:
+        return Needle(self.text, whole_word=self.kind == "latin")
+
+    def label(self) -> str:
+        shown = f'"{self.text}"' if self.kind == "phrase" else self.text
+        return f"{self.field}:{shown}" if self.field else shown
+
+
+@dataclass
+class ParsedQuery:
+    """How a query was understood: AND of clauses (each an OR of alternatives), exclusions, filters."""
+
+    raw: str
+    clauses: list[list[list[Term]]] = field(default_factory=list)
+    excluded: list[Term] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    segmentation: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def positive_terms(self) -> list[Term]:
+        seen = dict.fromkeys(t for clause in self.clauses for alt in clause for t in alt)
+        return list(seen)
+
+    def is_empty(self) -> bool:
+        return not self.clauses and not self.excluded and not self.filters
+
+    def to_json(self) -> dict:
+        terms = self.positive_terms()
+        return {
+            "terms": [t.label() for t in terms if t.kind != "phrase"],
+            "phrases": [t.text for t in terms if t.kind == "phrase"],
+            "excluded": [t.label() for t in self.excluded],
+            "any_of": [[" ".join(t.label() for t in alt) for alt in clause] for clause in self.clauses if len(clause) > 1],
+            "filters": self.filters,
+            "segmentation": " / ".join(w for words in self.segmentation for w in words),
+            "notes": self.notes,
+        }
+
+
+def _unit_terms(text: str, field_name: str, query: ParsedQuery, segment: bool) -> list[Term]:
+    folded = normalize_query_text(text)
+    terms: list[Term] = []
+    for piece in _PIECE.finditer(folded):
+        if piece.group("latin"):
+            terms.append(Term(piece.group("latin"), "latin", field_name))
+            if segment:
+                query.segmentation.append([piece.group("latin")])
+        elif segment:
+            words = query_words(piece.group("cjk")) or [piece.group("cjk")]
+            query.segmentation.append(words)
+            terms.extend(Term(w, "word", field_name) for w in words)
+        else:
+            terms.append(Term(piece.group("cjk"), "word", field_name))
+    return terms
+
+
+def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
+    """Understand a query; never raises on syntax (it degrades to plain words and says so)."""
+    query = ParsedQuery(raw=raw)
+    # Chinese quotes delimit phrases too, unless ASCII quotes do (then they are text).
+    text = raw if '"' in raw else raw.translate(_QUOTES)
+    if text.count('"') % 2:
+        last = text.rfind('"')
+        text = text[:last] + " " + text[last + 1:]
+        query.notes.append("an unmatched quote was ignored")
+    pending_or = pending_not = False
+    for match in _TOKEN.finditer(text):
+        negate = bool(match.group("neg")) or pending_not
+        pending_not = False
+        prefix = (match.group("field") or "").lower()
+        phrase, word = match.group("phrase"), match.group("word")
+        if word in ("OR", "|") and not prefix and not match.group("neg"):
+            if query.clauses:
+                pending_or = True
+            else:
+                query.notes.append("OR at the start was ignored")
+            continue
+        if word in ("AND", "&&") and not prefix:
+            continue
+        if word == "NOT" and not prefix and not match.group("neg"):
+            pending_not = True
+            continue
+        if word is not None and match.group("neg") and word == "":
+            continue
+        if prefix and prefix not in FILTER_PREFIXES and prefix != "title":
+            # Not one of ours ("12:30", "http:"): the whole thing is plain text.
+            word = f"{match.group('field')}:{word if word is not None else phrase}"
+            phrase, prefix = None, ""
+        value = phrase if phrase is not None else word
+        if prefix in FILTER_PREFIXES:
+            cleaned = normalize_query_text(value or "")
+            if not cleaned:
+                query.notes.append(f"{prefix}: without a value was ignored")
+            elif negate:
+                query.notes.append(f"-{prefix}: is not supported; the filter was ignored")
+            else:
+                query.filters.setdefault(prefix, []).append(cleaned)
+            continue
+        field_name = "title" if prefix == "title" else ""
+        if phrase is not None:
+            folded = normalize_query_text(phrase)
+            unit = [Term(folded, "phrase", field_name)] if folded else []
+            if not unit:
+                query.notes.append("an empty phrase was ignored")
+        else:
+            unit = _unit_terms(value, field_name, query, segment=not negate)
+        if not unit:
+            if value and value.strip("-"):
+                query.notes.append(f"{value!r} has no searchable characters and was ignored")
+            pending_or = False
+            continue
+        if negate:
+            query.excluded.extend(unit)
+        elif pending_or and query.clauses:
+            query.clauses[-1].append(unit)
+        else:
+            query.clauses.append([unit])
+        pending_or = False
+    if pending_or:
+        query.notes.append("OR at the end was ignored")
+    if pending_not:
+        query.notes.append("NOT at the end was ignored")
+    count = sum(len(alt) for clause in query.clauses for alt in clause) + len(query.excluded)
+    if count > max_terms:
+        raise QueryTooLong(f"the query has {count} words and phrases; at most {max_terms} are allowed")
+    return query
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Validated search parameters, shared by the API, the pages and the CLI."""
+
+    q: str = ""
+    page: int = 1
+    size: int = 10
+    sort: str = "relevance"
+    broker: str = ""
+    industry: str = ""
+    rating: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    indexed_from: float | None = None
+    indexed_to: float | None = None
+
+    def filters(self) -> dict[str, str]:
+        return {k: v for k, v in (("broker", self.broker), ("industry", self.industry), ("rating", self.rating)) if v}
+
+
+def _parse_int(params: Mapping, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number, got {str(raw)[:40]!r}") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _parse_day(params: Mapping, name: str) -> str:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return ""
+    try:
+        return Date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a date like 2025-02-04, got {raw[:40]!r}") from None
+
+
+def _parse_instant(params: Mapping, name: str) -> float | None:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return None
+    from datetime import datetime, timezone
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an ISO date or time like 2025-02-04T09:30:00, got {raw[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp() * 1000
+
+
+def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
+    """Validate request parameters (from a query string or the CLI) into a SearchRequest."""
+    limits = settings.search
+    q = str(params.get("q") or "").strip()
+    if len(q) > limits.max_query_chars:
+        raise InvalidRequest(f"the query is {len(q)} characters long; at most {limits.max_query_chars} are allowed")
+    sort = str(params.get("sort") or "relevance")
+    if sort not in SORTS:
+        raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}, got {sort[:40]!r}")
+    request = SearchRequest(
+        q=q,
+        page=_parse_int(params, "page", 1, 1, limits.max_page),
+        size=_parse_int(params, "size", limits.default_size, 1, limits.max_size),
+        sort=sort,
+        broker=str(params.get("broker") or "").strip(),
+        industry=str(params.get("industry") or "").strip(),
+        rating=str(params.get("rating") or "").strip(),
+        date_from=_parse_day(params, "from"),
+        date_to=_parse_day(params, "to"),
+        indexed_from=_parse_instant(params, "indexed_from"),
+        indexed_to=_parse_instant(params, "indexed_to"),
+    )
+    if request.date_from and request.date_to and request.date_from > request.date_to:
+        raise InvalidRequest(f"from ({request.date_from}) is after to ({request.date_to})")
+    return request

@@ -1,0 +1,261 @@
+"""One generation of the index opened for searching: columns, postings, folded texts and their cache.
+
+The matching primitives live here: a term's candidate documents from the n-gram postings
+and the check of candidates against the folded texts, where postings alone cannot decide.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from itertools import chain
+from typing import NamedTuple
+
+from indexer.analysis import plan_substring
+from indexer.normalize import fold
+from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
+from indexer.query import Term
+from indexer.schema import stored_text
+from indexer.snippets import find_spans
+
+POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
+TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
+COLUMNS = ("date", "broker", "industry", "rating", "content_hash", "added_at")
+
+
+class TextCache:
+    """Folded texts by content hash, shared across generations, bounded by total characters
+    (the oldest entries go first). Safe to share between threads: single dict operations."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.size = 0
+        self.entries: dict[str, tuple["Folded", int]] = {}     # read directly by IndexView.holding
+
+    def get(self, key: str) -> "Folded | None":
+        found = self.entries.get(key)
+        return found[0] if found is not None else None
+
+    def put(self, key: str, value: "Folded", size: int) -> None:
+        if key in self.entries:
+            return
+        self.entries[key] = (value, size)
+        self.size += size
+        while self.size > self.limit and len(self.entries) > 1:
+            try:
+                oldest = next(iter(self.entries))
+                _, dropped = self.entries.pop(oldest)
+            except (StopIteration, KeyError, RuntimeError):   # another thread got there first
+                break
+            self.size -= dropped
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.size = 0
+
+
+class Folded(NamedTuple):
+    """A document's matching forms: text (body, then boilerplate), title, length of the body."""
+
+    text: str
+    title: str
+    body_len: int
+
+
+class IndexView:
+    """One generation of the index opened for searching, with its columns in memory.
+
+    Column values are read once per segment (segments never change; a new generation
+    mostly adds a small one), so a commit by the watcher costs the next search little.
+    """
+
+    def __init__(self, ix, build: str, texts: dict, segment_columns: dict):
+        self.ix = ix
+        self.build = build
+        self.generation = ix.latest_generation()
+        self.searcher = ix.searcher()
+        self.lock = threading.Lock()    # Whoosh's stored fields and columns: one reader at a time
+        reader = self.searcher.reader()
+        self.live = frozenset(reader.all_doc_ids())
+        self.columns: dict[str, list] = {name: [] for name in COLUMNS}
+        self.segments: list[tuple[int, SegmentPostings]] = []
+        self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
+        used = {}
+        for leaf, offset in reader.leaf_readers():
+            if leaf.segment() is None:      # an index with no documents yet
+                continue
+            key = (build, leaf.segment().segment_id())
+            values = segment_columns.get(key)
+            if values is None:
+                values = {name: list(leaf.column_reader(name)) for name in COLUMNS}
+                values["content_hash"] = [h.decode("utf-8") if isinstance(h, bytes) else h for h in values["content_hash"]]
+                values["postings"] = open_segment(ix.storage.folder, leaf.segment().segment_id())
+            used[key] = values
+            for name in COLUMNS:
+                self.columns[name].extend(values[name])
+            postings = values["postings"]
+            self.segments.append((offset, postings))
+            for name in SCORED_FIELDS:
+                self.lengths[name].extend(postings.lengths[name])
+        segment_columns.clear()
+        segment_columns.update(used)
+        self.total_length = {name: sum(p.total_length[name] for _, p in self.segments) for name in SCORED_FIELDS}
+        self.deleted = frozenset(range(len(self.columns["date"]))) - self.live if reader.has_deletions() else frozenset()
+        self.date = self.columns["date"]
+        self.hash = self.columns["content_hash"]
+        self.added = self.columns["added_at"]
+        self._texts = texts     # content hash -> (folded text, folded title): shared across generations
+        self._by_value: dict[str, dict[str, set[int]]] = {}
+        self._files = reader.column_reader("files") if self.live else {}
+        # Newest first as a number: 20250204 for "2025-02-04", -1 for no date (sorts last).
+        self.day = [int(d.replace("-", "")) if d else -1 for d in self.date]
+        self.doc_count = len(self.live)
+        self._postings: dict[tuple[str, str], frozenset[int]] = {}
+        self._weights: dict[str, dict[int, int]] = {}
+        self._postings_size = 0
+
+    def docs_with(self, name: str, value: str) -> set[int]:
+        """Live documents whose column `name` folds to `value` or contains it."""
+        index = self._by_value.get(name)
+        if index is None:
+            index = {}
+            for docnum in self.live:
+                index.setdefault(fold(self.columns[name][docnum] or ""), set()).add(docnum)
+            self._by_value[name] = index
+        found: set[int] = set(index.get(value, ()))
+        for known, docs in index.items():
+            if known and known != value and value in known:
+                found |= docs
+        return found
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def postings(self, fieldname: str, token: str) -> frozenset[int]:
+        """The live documents holding a token, kept for this generation while the cache has room."""
+        key = (fieldname, token)
+        docs = self._postings.get(key)
+        if docs is not None:
+            return docs
+        docs = frozenset(chain.from_iterable(p.docs(fieldname, token, base) for base, p in self.segments))
+        if self.deleted and docs:
+            docs = docs - self.deleted
+        # Big posting lists (common characters) are the ones worth keeping; bound the total.
+        if len(docs) > 256 and self._postings_size + len(docs) <= POSTINGS_CACHE_IDS:
+            self._postings[key] = docs
+            self._postings_size += len(docs)
+        return docs
+
+    def weights(self, fieldname: str, token: str) -> dict[int, int]:
+        """{document: frequency} of a ranking word (deleted documents included: callers
+        look up matched documents only)."""
+        found = self._weights.get((fieldname, token))
+        if found is not None:
+            return found
+        found = {}
+        for base, p in self.segments:
+            found.update(p.weights(fieldname, token, base))
+        if len(found) > 256 and self._postings_size + len(found) <= POSTINGS_CACHE_IDS:
+            self._weights[(fieldname, token)] = found
+            self._postings_size += len(found)
+        return found
+
+    def doc_frequency(self, fieldname: str, token: str) -> int:
+        return sum(p.df(fieldname, token) for _, p in self.segments)
+
+    def folded(self, docnum: int) -> "Folded":
+        """The folded text, title and body length of a document, cached by content hash."""
+        key = self.hash[docnum]
+        cached = self._texts.get(key)
+        if cached is None:
+            with self.lock:
+                stored = self.searcher.stored_fields(docnum)
+            cached = Folded(fold(stored_text(stored)), fold(stored["title"]), stored["body_len"])
+            self._texts.put(key, cached, len(cached.text))
+        return cached
+
+    def holding(self, docs: set[int], term: Term) -> set[int]:
+        """The documents among `docs` whose folded text (title, for title:) holds the term.
+
+        The check of every candidate that postings cannot decide (习近平: 5,917 of them): the
+        cache lookup of `folded` is inlined, a call per candidate costs more than the `in`.
+        """
+        part = 1 if term.field == "title" else 0
+        if term.kind == "latin":
+            return {d for d in docs if find_spans(self.folded(d)[part], [term.needle])}
+        needle, entries, hashes, folded = term.text, self._texts.entries, self.hash, self.folded
+        found = set()
+        for d in docs:
+            entry = entries.get(hashes[d])
+            if needle in (entry[0] if entry is not None else folded(d))[part]:
+                found.add(d)
+        return found
+
+    def candidates(self, term: Term) -> set[int]:
+        """The documents the postings say may hold the term (all of them when nothing narrows)."""
+        if term.kind == "latin":
+            return self.postings("latin", term.text)
+        plan = plan_substring(term.text)
+        sets = []
+        for field_name, tokens in (("ngrams", plan.grams), ("latin", plan.words)):
+            for token in tokens:
+                docs = self.postings(field_name, token)
+                if not docs:
+                    return set()
+                sets.append(docs)
+        if not sets:
+            return set(self.live)   # nothing to narrow with (punctuation, part of a word): check them all
+        sets.sort(key=len)
+        result = sets[0]
+        for other in sets[1:]:
+            result = result & other
+            if not result:
+                break
+        return result
+
+    def match_alternative(self, terms: list[Term], within: set[int] | None,
+                          exact: bool = True, cache: dict | None = None) -> set[int]:
+        """Documents holding every term (within `within`); exact=False: the postings' candidates only."""
+        cache = {} if cache is None else cache
+        for t in terms:
+            if t not in cache:
+                cache[t] = self.candidates(t)
+        ordered = sorted(((cache[t], t) for t in terms), key=lambda pair: len(pair[0]))
+        docs = set(within) if within is not None else None
+        for candidates, _ in ordered:
+            docs = candidates if docs is None else docs & candidates
+            if not docs:
+                return set()
+        to_check = [t for _, t in ordered if not exact_by_postings(t)] if exact else []
+        if to_check:
+            for term in to_check:
+                docs = self.holding(docs, term)
+        return docs
+
+    def files(self, docnum: int) -> dict:
+        """{relative path: [size, mtime]} of every name a document's content has."""
+        with self.lock:
+            return self._files[docnum] or {}
+
+    def stored(self, docnum: int) -> dict:
+        """A document's stored fields, its text unpacked."""
+        with self.lock:
+            stored = dict(self.searcher.stored_fields(docnum))
+        stored["text"] = stored_text(stored)
+        return stored
+
+    def doc_by_id(self, report_id: str) -> int | None:
+        try:
+            with self.lock:
+                return self.searcher.document_number(id=report_id)
+        except Exception:
+            return None
+
+
+def exact_by_postings(term: Term) -> bool:
+    """True when postings alone decide the term (no need to read the text)."""
+    if term.field:
+        return False
+    if term.kind == "latin":
+        return True
+    return plan_substring(term.text).exact
