@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="add new, re-index changed and drop deleted files")
     for sub in (build, sync):
         sub.add_argument("--json", action="store_true", help="print a JSON summary")
+    sync.add_argument("--allow-deletions", action="store_true",
+                      help="delete the documents of files that vanished even when most of the archive did")
     commands.add_parser("watch", help="sync, then keep the index in line with the folder until interrupted")
     search = commands.add_parser("search", help="search the index (the same search as the API)")
     search.add_argument("query")
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             from indexer.indexing import Indexer
 
             indexer = Indexer(settings)
+            indexer.allow_deletions = getattr(args, "allow_deletions", False)
             result = indexer.build(progress=True) if args.command == "build" else indexer.sync(progress=True)
             _print_result(result, args.json)
         elif args.command == "watch":
@@ -70,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
             run_watcher(settings)
         elif args.command == "search":
-            from indexer.search import ArchiveSearcher
             from indexer.query import parse_request
+            from indexer.search import ArchiveSearcher
 
             params = {"q": args.query, "size": args.size, "page": args.page, "sort": args.sort}
             answer = ArchiveSearcher(settings).search(parse_request(params, settings))
@@ -93,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"last sync: {report['last_sync']}  failed: {len(report['failed'])}")
                 if not report["ok"]:
                     print(f"index: {report['error']}")
+                if report.get("held"):
+                    held = report["held"]
+                    print(f"held: {held['missing']} of {held['documents']} documents vanished at once (since "
+                          f"{held['since']}); kept until the files return or `sync --allow-deletions`")
                 for item in report["failed"]:
                     print(f"  failed: {item['path']}: {item['reason']}")
             return 0 if report["ok"] else 1

@@ -26,6 +26,8 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
         "dir": (Path, "var/index", "where the Whoosh index generations and the status live"),
         "user_dict": (Path, "", "extra jieba user dictionary (empty: only the bundled finance dictionary)"),
         "workers": (int, 2, "processes that read and tokenize reports during build and sync"),
+        "hold_deletions_share": (float, 0.5, "a sync that would delete this share of the index (and 20+ "
+                                 "documents) holds until the files return or `sync --allow-deletions`; 1.0: never hold"),
     },
     "server": {
         "host": (str, "127.0.0.1", "address the web server listens on"),

@@ -29,6 +29,9 @@ from indexer.store import IndexStore, ReportWriter, now_iso, writing
 log = logging.getLogger(__name__)
 
 RECENT_RECEIPTS = 200
+# A pass that would delete at least this many documents and [index].hold_deletions_share of the
+# index holds instead (an empty mount must not wipe the index).
+HOLD_MIN_DOCUMENTS = 20
 POOL_THRESHOLD = 64  # below this many files a worker pool costs more than it saves
 # A build writes segments of at most this many documents: a worker's memory stays bounded.
 PART_DOCS = 20_000
@@ -230,6 +233,7 @@ class Indexer:
         self.max_bytes = int(settings.archive.max_file_mb * 1024 * 1024)
         self.pdf_limits = PdfLimits(memory_mb=settings.archive.pdf_memory_mb, seconds=settings.archive.pdf_seconds)
         self.jieba_cache = settings.var_dir / "jieba.cache"
+        self.allow_deletions = False   # set for one operator-confirmed sync of a mass deletion
 
     # -- reading the current state -------------------------------------------------------
     def _load_state(self, ix) -> dict[str, _Doc]:
@@ -289,9 +293,12 @@ class Indexer:
         receipts: list[Receipt] = []
         touched: set[str] = set()
         to_read: list[SourceFile] = []
+        held = self._hold_deletions(state, listing, considered, status)
         for relpath in sorted(considered):
             source = listing.get(relpath)
             old_hash = by_path.get(relpath)
+            if source is None and held and old_hash is not None:
+                continue    # kept until the files return or an operator confirms (sync --allow-deletions)
             if source is None:
                 if old_hash is not None:
                     del state[old_hash].files[relpath]
@@ -363,6 +370,27 @@ class Indexer:
                            added_at=doc.added_at, indexed_at=now, **fields)
                 doc.fields = None
         return receipts, True
+
+    def _hold_deletions(self, state: dict[str, _Doc], listing: dict[str, SourceFile], considered: set[str],
+                        status: dict) -> bool:
+        """Whether this pass would delete most of the index: an unmounted share or an emptied folder
+        looks like that. Such a pass keeps the documents and says so on status; it goes ahead only
+        when `allow_deletions` is set (the CLI's `sync --allow-deletions`)."""
+        documents = len(state)
+        gone = {h for h, doc in state.items()
+                if doc.files and all(p in considered and p not in listing for p in doc.files)}
+        share = self.settings.index.hold_deletions_share
+        if (not self.allow_deletions and share < 1.0 and len(gone) >= HOLD_MIN_DOCUMENTS
+                and len(gone) >= share * documents):
+            if "held" not in status:
+                log.warning("%d of %d documents vanished from %s at once: their deletion is held "
+                            "(run `python -m indexer sync --allow-deletions` if it is meant)",
+                            len(gone), documents, self.root)
+            status["held"] = {"missing": len(gone), "documents": documents,
+                              "since": (status.get("held") or {}).get("since") or now_iso()}
+            return True
+        status.pop("held", None)
+        return False
 
     def _finish(self, status: dict, receipts: list[Receipt]) -> None:
         status["last_sync"] = now_iso()

@@ -24,6 +24,8 @@ def status_report(settings) -> dict:
         "queue": status.get("queue", 0),
         "failed": failed,
         "recent": status.get("recent", [])[:20],
+        # deletions held because most of the archive vanished at once: {"missing", "documents", "since"}
+        "held": status.get("held"),
         "archive": str(settings.archive.root),
         "index": str(settings.index.dir),
     }

@@ -103,6 +103,10 @@ def _schemas() -> dict:
             "failed": {"type": "array", "items": _obj({"path": STR, "reason": STR})},
             "recent": {"type": "array", "items": receipt},
             "archive": STR, "index": STR,
+            "held": {"type": "object", "nullable": True, "properties": {
+                "missing": {"type": "integer"}, "documents": {"type": "integer"}, "since": STR},
+                "description": "deletions held: most of the archive vanished at once (an unmounted share?); "
+                               "null otherwise"},
             "error": {"type": "string", "description": "present when the index cannot be opened"},
             "status": {"type": "integer", "description": "503, present when the index cannot be opened"},
         }, required=["ok", "documents", "generation", "last_sync", "queue", "failed", "recent"]),

@@ -330,3 +330,38 @@ def test_a_phrase_across_a_title_line_the_pdf_broke_is_found(sample_index):
     """The 浦银国际 sample's title wraps inside 成本 (模型成 / 本大幅下降): the phrase finds it."""
     paths, _ = find(sample_index, '"模型成本大幅下降"')
     assert paths == {"DeepSeek之AI大模型解读：模型成本大幅下降，国产化全方位加速.txt"}
+
+
+def write_config(settings, folder):
+    path = folder / "config.toml"
+    path.write_text(f'[archive]\nroot = "{settings.archive.root}"\n[index]\ndir = "{settings.index.dir}"\n', encoding="utf-8")
+    return path
+
+
+def test_an_emptied_archive_folder_does_not_wipe_the_index(settings_factory, tmp_path):
+    root = tmp_path / "share"
+    root.mkdir()
+    for n in range(30):
+        (root / f"周报{n:02d}.md").write_text(f"# 周报{n:02d}\n\n保留标记{n:02d}，行业景气回升。\n", encoding="utf-8")
+    settings = settings_factory(root=root)
+    Indexer(settings).build()
+    hidden = tmp_path / "unmounted"
+    root.rename(hidden)
+    root.mkdir()                                   # the mount point, empty: the share is not mounted
+    (root / "新报告.md").write_text("# 新报告\n\n挂载之前写入的新报告。\n", encoding="utf-8")
+    result = Indexer(settings).sync()
+    assert [(r.path, r.status) for r in result.receipts] == [("新报告.md", "indexed")]
+    assert result.documents == 31
+    held = status_report(settings)["held"]
+    assert held["missing"] == 30 and held["documents"] == 30
+    assert cli_main(["--config", str(write_config(settings, tmp_path)), "status"]) == 0
+    for path in hidden.iterdir():                  # the share is mounted again
+        path.rename(root / path.name)
+    result = Indexer(settings).sync()
+    assert result.documents == 31 and status_report(settings)["held"] is None
+    # an operator who means it deletes them
+    for path in list(root.iterdir())[:25]:
+        path.unlink()
+    assert Indexer(settings).sync().documents == 31
+    assert cli_main(["--config", str(write_config(settings, tmp_path)), "sync", "--allow-deletions"]) == 0
+    assert status_report(settings)["documents"] == 6 and status_report(settings)["held"] is None
