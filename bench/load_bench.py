@@ -281,10 +281,12 @@ def profile_shares(settings, queries: list[dict], passes: int = 2) -> dict[str, 
     profile.disable()
     cumulative = {}
     for (path, _line, name), (_cc, _nc, _tt, ct, _callers) in pstats.Stats(profile).stats.items():
-        if path.endswith("indexer/search.py") and name in ("search", "match", "_rank", "_hit"):
+        if path.endswith("indexer/search.py") and name in ("search", "match", "_hit"):
             cumulative[name] = cumulative.get(name, 0.0) + ct
+        elif path.endswith("indexer/ranking.py") and name == "rank":
+            cumulative["rank"] = cumulative.get("rank", 0.0) + ct
     total = cumulative.get("search", 0.0) or 1.0
-    shares = {name: cumulative.get(name, 0.0) / total for name in ("match", "_rank", "_hit")}
+    shares = {name: cumulative.get(name, 0.0) / total for name in ("match", "rank", "_hit")}
     shares["rest"] = max(0.0, 1.0 - sum(shares.values()))
     return shares
 
@@ -457,7 +459,7 @@ def render(args, built, run, other, bound, shares, load_before, load_after, clie
         f"With both cores the "
         f"server could answer at most {cores * 1000 / served_ms:.0f} searches/s; the clients themselves took "
         f"{search['client_cpu'] / search['wall']:.2f} cores ({search['client_cpu'] / search['wall'] / cores:.0%} "
-        f"of the machine). Inside `search` (cProfile, cumulative): ranking `_rank` {shares['_rank']:.0%} (BM25F "
+        f"of the machine). Inside `search` (cProfile, cumulative): ranking `ranking.rank` {shares['rank']:.0%} (BM25F "
         f"over the matches, from the postings files or the cached texts), matching {shares['match']:.0%}, hits with snippets "
         f"{shares['_hit']:.0%}, the rest (query parsing, the three facet `Counter`s over every matched document) "
         f"{shares['rest']:.0%}. Only Whoosh's stored fields and columns are read under "

@@ -1,7 +1,8 @@
 """Text analysis: jieba words for ranking, character n-grams and Latin words for exact matching.
 
-Analysis happens here, before Whoosh sees the text: the schema's fields only split on
-spaces (Whoosh built-in analyzers), so no analyzer class of ours is pickled into the index.
+Analysis happens here, before anything is written: the words, n-grams and Latin words go to
+our own postings (indexer.postings); Whoosh keeps only stored fields and columns, so no
+analyzer class of ours is pickled into the index.
 """
 
 from __future__ import annotations

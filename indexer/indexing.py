@@ -493,7 +493,7 @@ class Indexer:
         return self._state
 
     def merge_segments(self) -> float:
-        """Merge small segments (Whoosh's usual policy); seconds taken."""
+        """Merge small segments by the store's size-tiered policy (store._small_segments); seconds taken."""
         started = time.perf_counter()
         ix = self.store.open()
         try:

@@ -34,6 +34,8 @@ ZONE_LABEL_CHARS = 8
 STACK_MIN_LINES = 3
 # Type at least this much larger than the page's body text makes a title candidate.
 TITLE_MIN_SCALE = 1.15
+# A title's next line stands at most this many type sizes below it (covers set titles at 1.5-2.2x leading).
+TITLE_LINE_GAP = 1.2
 _PAGE_NUMBER = re.compile(
     r"^[-—–\s]*(?:第\s*)?\d{1,4}\s*页?\s*(?:(?:/|共|of)\s*\d{1,4}\s*页?)?[-—–\s]*$|^page\s*\d{1,4}(?:\s*of\s*\d{1,4})?$",
     re.IGNORECASE,
@@ -218,7 +220,7 @@ def _title(lines: list[PdfLine], dropped: set[int], accept) -> str:
                 last = line
                 for following in group[start + 1:]:
                     # the next line of the same title: just below, same type
-                    if following.top - last.bottom > 0.8 * size or following.top < last.top:
+                    if following.top - last.bottom > TITLE_LINE_GAP * size or following.top < last.top:
                         break
                     more = accept(following.text, continued=True)
                     if not more:

@@ -101,8 +101,14 @@ class Sandbox:
         self._stop()
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, memory_mb), daemon=True, name="sandbox")
-        self._process.start()
+        process = context.Process(target=_serve, args=(child, memory_mb), daemon=True, name="sandbox")
+        try:
+            process.start()
+        except RuntimeError as e:  # a script without the `if __name__ == "__main__":` guard that spawn needs
+            parent.close()
+            child.close()
+            raise TaskFailed("crashed", f"the sandbox process could not start: {str(e).strip().splitlines()[0]}") from None
+        self._process = process
         child.close()
         self._conn, self._memory_mb = parent, memory_mb
         try:

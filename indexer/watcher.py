@@ -389,9 +389,9 @@ class ArchiveWatcher:
     def _merge(self) -> None:
         """Merge the small segments that drops left behind, once the folder is quiet.
 
-        Commits during a burst skip Whoosh's merge (which rewrites postings in Python and
-        took 1-9 s on every few drops); many small segments slow searches, so they are
-        merged here instead.
+        Commits during a burst do not merge (a merge rewrites the segments' stored fields and
+        postings); many small segments slow searches, so the size-tiered policy of
+        store._small_segments merges them here, once the drops pause.
         """
         self._unmerged_since = 0.0
         self._unmerged_commits = 0
