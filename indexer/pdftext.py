@@ -225,6 +225,11 @@ def _title(lines: list[PdfLine], dropped: set[int], accept) -> str:
                     more = accept(following.text, continued=True)
                     if not more:
                         break
+                    if "——" in more:   # a dash opens the subtitle (a series line): the title ends before it
+                        head = more.split("——", 1)[0].strip()
+                        if head:
+                            parts.append(head)
+                        break
                     parts.append(more)
                     last = following
                 joined = parts[0]

@@ -251,3 +251,10 @@ def test_a_dead_sandbox_process_is_replaced(tmp_path, cjk_font):
     child._process.kill()   # as the kernel would kill it
     child._process.join()
     assert BODY[0] in child.run("pdf", (data, 100, 10**6), 1024, 60).pages[0]
+
+
+def test_a_title_on_two_lines_is_joined_up_to_its_dashed_subtitle(tmp_path, cjk_font):
+    cover = [(60, 100, 16, "个股动量效应的识别及因子"), (60, 130, 16, "构建——多因子选股系列研究之四"),
+             (60, 220, 10.5, BODY[0]), (60, 244, 10.5, BODY[1])]
+    path, root = write(tmp_path, "doc_09.pdf", layout_pdf(cjk_font, [cover]))
+    assert prepare_report(path, root, 1 << 20)["title"] == "个股动量效应的识别及因子构建"
