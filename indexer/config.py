@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from indexer.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_PDF_MEMORY_MB = 128  # below this the reading process cannot start
 DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
 
 # table -> key -> (type, default, documentation). The single source of truth for settings:
@@ -95,6 +97,8 @@ def _coerce(table: str, key: str, value: Any, base: Path) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         if value < 0:
             raise ConfigError(f"{where} must not be negative, got {value!r}")
         return float(value)
@@ -156,6 +160,12 @@ def load_settings(path: str | Path | None = None, overrides: dict | None = None,
             env_name = f"ARCHIVE_{table.upper()}_{key.upper()}"
             if env_name in environ:
                 merged[table][key] = _from_env(table, key, environ[env_name])
+        # a mistyped variable (ARCHIVE_SERVER_PROT=9000) stops start-up like an unknown key in the file
+        prefix = f"ARCHIVE_{table.upper()}_"
+        for name in environ:
+            if name.startswith(prefix) and name[len(prefix):].lower() not in keys:
+                raise ConfigError(f"unknown environment variable {name}: [{table}] has no key "
+                                  f"{name[len(prefix):].lower()!r} (known: {', '.join(keys)})")
     if "ARCHIVE_ADMIN_TOKEN" in environ:
         merged["server"]["admin_token"] = environ["ARCHIVE_ADMIN_TOKEN"]
     for table, values in (overrides or {}).items():
@@ -177,4 +187,11 @@ def load_settings(path: str | Path | None = None, overrides: dict | None = None,
         raise ConfigError(f"[server].port must be between 1 and 65535, got {sections['server'].port}")
     if sections["search"].max_size < 1 or sections["search"].default_size < 1:
         raise ConfigError("[search].default_size and max_size must be at least 1")
+    for table, key in (("index", "workers"), ("server", "workers"), ("server", "threads")):
+        if sections[table]._values[key] < 1:
+            raise ConfigError(f"[{table}].{key} must be at least 1, got {sections[table]._values[key]}")
+    if not 0 < sections["index"].hold_deletions_share <= 1:
+        raise ConfigError("[index].hold_deletions_share must be above 0 and at most 1 (1 never holds)")
+    if sections["archive"].pdf_memory_mb < MIN_PDF_MEMORY_MB or sections["archive"].pdf_seconds <= 0:
+        raise ConfigError(f"[archive].pdf_memory_mb must be at least {MIN_PDF_MEMORY_MB} and pdf_seconds above 0")
     return Settings(source=source, **sections)

@@ -36,6 +36,12 @@ def test_partial_file_takes_defaults_for_the_rest(tmp_path):
     ('[watcher]\nsettle_seconds = -1\n', r"\[watcher\]\.settle_seconds must not be negative"),
     ('[archive]\nroot = 5\n', r"\[archive\]\.root must be a path"),
     ('[server\n', r"not valid TOML"),
+    ('[watcher]\nbatch_seconds = nan\n', r"\[watcher\]\.batch_seconds must be a finite number"),
+    ('[archive]\nmax_file_mb = inf\n', r"\[archive\]\.max_file_mb must be a finite number"),
+    ('[server]\nworkers = 0\n', r"\[server\]\.workers must be at least 1"),
+    ('[index]\nworkers = 0\n', r"\[index\]\.workers must be at least 1"),
+    ('[index]\nhold_deletions_share = 1.5\n', r"hold_deletions_share must be above 0 and at most 1"),
+    ('[archive]\npdf_memory_mb = 10\n', r"pdf_memory_mb must be at least 128"),
 ])
 def test_bad_settings_fail_with_the_key_named(tmp_path, text, message):
     config = tmp_path / "bad.toml"
@@ -50,6 +56,13 @@ def test_environment_overrides_file_and_admin_token():
     assert settings.server.admin_token == "s3cret"
     with pytest.raises(ConfigError, match="ARCHIVE_SERVER_PORT"):
         load_settings(DEFAULT_CONFIG, environ={"ARCHIVE_SERVER_PORT": "x"})
+
+
+def test_a_mistyped_environment_variable_stops_start_up():
+    with pytest.raises(ConfigError, match=r"ARCHIVE_SERVER_PROT: \[server\] has no key 'prot'"):
+        load_settings(DEFAULT_CONFIG, environ={"ARCHIVE_SERVER_PROT": "9000"})
+    # other programs' variables that merely start with ARCHIVE_ are not ours to judge
+    assert load_settings(DEFAULT_CONFIG, environ={"ARCHIVE_BACKUP_DIR": "/x"}).server.port == 8000
 
 
 def test_config_env_variable_selects_file(tmp_path):
