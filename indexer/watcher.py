@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import stat
 import threading
@@ -406,7 +407,7 @@ class ArchiveWatcher:
         with self._lock:
             for relpath, entry in batch.items():
                 if entry.attempts >= BATCH_RETRIES:
-                    log.warning("%s: left to the next rescan after %d failed batches", relpath, entry.attempts + 1)
+                    log.warning("%s: left to the next rescan after %d failed batches", loggable(relpath), entry.attempts + 1)
                     continue
                 entry.attempts += 1
                 newer = self._pending.get(relpath)
@@ -526,13 +527,22 @@ class ArchiveWatcher:
         self._published_queue = queue
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def loggable(text: str) -> str:
+    """A file name or reason for one log line: control characters (a newline in a file name could
+    forge a line) written as escapes; Chinese and everything else as is."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _log_receipt(receipt: Receipt, ms: float) -> None:
     if receipt.status == "unchanged":
-        log.debug("unchanged %s (%.0f ms)", receipt.path, ms)
+        log.debug("unchanged %s (%.0f ms)", loggable(receipt.path), ms)
         return
     level = logging.WARNING if receipt.status == "failed" else logging.INFO
-    reason = f": {receipt.reason}" if receipt.reason else ""
-    log.log(level, "%s %s%s (%.0f ms)", receipt.status, receipt.path, reason, ms)
+    reason = f": {loggable(receipt.reason)}" if receipt.reason else ""
+    log.log(level, "%s %s%s (%.0f ms)", receipt.status, loggable(receipt.path), reason, ms)
 
 
 def run_watcher(settings: Settings) -> None:

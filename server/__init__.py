@@ -36,6 +36,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["archive_searcher"] = ArchiveSearcher(settings)
+    from server.uploads import remove_stale_parts
+
+    remove_stale_parts(settings)   # left by a server killed in the middle of an upload
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -120,6 +120,28 @@ def save_upload(settings: Settings, stream: BinaryIO, filename: str) -> str:
         tmp.unlink(missing_ok=True)
 
 
+STALE_PART_SECONDS = 3600  # an upload still being written is younger than this
+
+
+def remove_stale_parts(settings: Settings, older_than: float = STALE_PART_SECONDS) -> int:
+    """Delete the `.upload-*.part` files a killed server left in the archive root; how many."""
+    root = Path(settings.archive.root)
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        parts = list(root.glob(".upload-*.part"))
+    except OSError:
+        return 0
+    for part in parts:
+        try:
+            if part.is_file() and not part.is_symlink() and part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def wait_for_receipt(settings: Settings, relpath: str, since: float,
                      timeout: float = RECEIPT_WAIT_SECONDS) -> dict | None:
     """The watcher's receipt for `relpath` written at or after `since` (epoch seconds), if it comes in time."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import threading
 import time
@@ -482,3 +483,14 @@ def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
     assert not Path(f"/proc/{watchers[0]}").exists()
+
+
+def test_upload_parts_left_by_a_killed_server_are_removed_at_start(settings_factory, tmp_path):
+    root = tmp_path / "archive"
+    root.mkdir()
+    old, fresh = root / ".upload-0123456789abcdef.part", root / ".upload-fedcba9876543210.part"
+    old.write_bytes(b"half an upload")
+    fresh.write_bytes(b"an upload being written now")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    create_app(settings_factory(root=root))
+    assert not old.exists() and fresh.exists()

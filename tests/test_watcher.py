@@ -385,3 +385,10 @@ def test_watch_command_indexes_drops_and_stops_on_sigterm(tmp_path):
     assert proc.returncode == 0, output
     assert "indexed 命令行.md" in output
     assert "watching" in output
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_log_line():
+    from indexer.watcher import loggable
+
+    assert loggable("研报\nindexed 伪造.md") == "研报\\nindexed 伪造.md"
+    assert loggable("开源证券-周报.md") == "开源证券-周报.md"
