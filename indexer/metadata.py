@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -840,6 +841,13 @@ def _fm_broker(front_matter: dict) -> str:
 def _fm_analysts(front_matter: dict) -> tuple[Analyst, ...]:
     analysts: list[Analyst] = []
     for item in _as_list(_fm_value(front_matter, _FM_ANALYST_KEYS)):
+        if isinstance(item, str) and item.startswith("{"):
+            # a mapping in the front matter ("- name: 任浪\n  sac: S0790519100001"): documents.py
+            # keeps front-matter values as text, so it arrives as JSON
+            try:
+                item = json.loads(item)
+            except ValueError:
+                pass
         if isinstance(item, dict):
             name = _fm_text(item.get("name"))
             if name:

@@ -10,8 +10,12 @@ from indexer.store import IndexStore
 RECEIPT_KEYS = ("path", "status", "reason", "id", "at")
 
 
-def status_report(settings) -> dict:
-    """The status record shared by `indexer status --json` and GET /api/status."""
+def status_report(settings, full_paths: bool = True) -> dict:
+    """The status record shared by `indexer status --json` and GET /api/status.
+
+    full_paths=False (the web surfaces) names the archive and index folders without the server's
+    absolute paths, which visitors have no use for.
+    """
     store = IndexStore(settings)
     status = store.read_status()
     failed = [{"path": p, "reason": f["reason"]} for p, f in sorted(status.get("failed", {}).items())]
@@ -26,8 +30,8 @@ def status_report(settings) -> dict:
         "recent": status.get("recent", [])[:20],
         # deletions held because most of the archive vanished at once: {"missing", "documents", "since"}
         "held": status.get("held"),
-        "archive": str(settings.archive.root),
-        "index": str(settings.index.dir),
+        "archive": str(settings.archive.root) if full_paths else settings.archive.root.name,
+        "index": str(settings.index.dir) if full_paths else settings.index.dir.name,
     }
     try:
         ix = store.open()

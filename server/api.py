@@ -37,7 +37,7 @@ def document(report_id: str):
 @bp.get("/status")
 def status():
     """GET /api/status: as `python -m indexer status --json`."""
-    report = status_report(get_settings())
+    report = status_report(get_settings(), full_paths=False)
     if not report["ok"]:
         return {**report, "status": 503}, 503
     return report

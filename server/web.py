@@ -208,7 +208,7 @@ def raw(report_id: str):
 
 @bp.get("/status")
 def status():
-    report = status_report(get_settings())
+    report = status_report(get_settings(), full_paths=False)
     return render_template("status.html", report=report, receipt_labels=RECEIPT_LABELS)
 
 

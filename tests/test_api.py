@@ -494,3 +494,11 @@ def test_upload_parts_left_by_a_killed_server_are_removed_at_start(settings_fact
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     create_app(settings_factory(root=root))
     assert not old.exists() and fresh.exists()
+
+
+def test_status_does_not_show_the_servers_absolute_paths(sample_index):
+    client = create_app(sample_index).test_client()
+    report = client.get("/api/status").json
+    assert report["archive"] == Path(sample_index.archive.root).name
+    page = client.get("/status").data.decode()
+    assert str(sample_index.archive.root) not in page and str(sample_index.index.dir) not in page

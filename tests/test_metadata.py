@@ -357,3 +357,14 @@ def test_free_form_front_matter_is_not_taken_for_industry_or_broker(front_matter
 def test_degenerate_input_gives_empty_fields(text):
     meta = extract_metadata(text, {}, "")
     assert meta.broker == "" and meta.date == "" and meta.analysts == ()
+
+
+def test_front_matter_analysts_as_mappings_are_names_not_json(tmp_path):
+    from indexer.documents import read_document
+
+    path = tmp_path / "a.md"
+    path.write_text("---\ntitle: 周报\nanalysts:\n  - name: 任浪\n    sac: S0790519100001\n  - name: 赵旭杨\n---\n\n正文。\n",
+                    encoding="utf-8")
+    raw = read_document(path, tmp_path, 1 << 20)
+    meta = extract_metadata(raw.text, raw.front_matter, path.name)
+    assert [(a.name, a.sac) for a in meta.analysts] == [("任浪", "S0790519100001"), ("赵旭杨", "")]
