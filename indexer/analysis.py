@@ -37,10 +37,20 @@ def init_jieba(cache_file: Path | None = None, user_dict: Path | None = None) ->
             return _tokenizer
         jieba.setLogLevel(logging.WARNING)
         tokenizer = jieba.Tokenizer()
+        before: set[Path] = set()
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tokenizer.cache_file = str(cache_file)
+            before = set(cache_file.parent.glob("tmp*"))
         tokenizer.initialize()
+        if cache_file is not None and not cache_file.exists():
+            # jieba dumps its cache through a tempfile.mkstemp file beside it and leaves that file
+            # behind when the dump fails (a full disk): 8 MB more at every start, refilling the disk
+            for leftover in set(cache_file.parent.glob("tmp*")) - before:
+                try:
+                    leftover.unlink()
+                except OSError:
+                    pass
         tokenizer.load_userdict(str(FINANCE_DICT))
         if user_dict is not None:
             tokenizer.load_userdict(str(user_dict))

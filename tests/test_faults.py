@@ -650,3 +650,17 @@ def test_a_sync_cut_short_at_any_byte_fails_with_enospc(full_disk_settings, smal
         indexer.sync()
         assert index_holds(settings, drops), error
     assert errors and [e for e in errors if not is_enospc(e)] == [], "\n".join(errors)
+
+
+@full_disk
+def test_jieba_leaves_no_cache_dump_behind_on_a_full_disk(small_disk):
+    var = small_disk.path / "var"
+    var.mkdir()
+    small_disk.fill(leave=512 * 1024)            # the 8 MB dictionary cache cannot be written
+    code = ("import sys; from pathlib import Path; from indexer.analysis import init_jieba; "
+            "init_jieba(Path(sys.argv[1])); print('ok')")
+    for _ in range(2):                            # a watcher restarting onto a full disk
+        done = subprocess.run([sys.executable, "-c", code, str(var / "jieba.cache")], cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert sorted(p.name for p in var.iterdir()) == []
