@@ -95,14 +95,14 @@ class ArchiveSearcher:
         return docs
 
     def _filter_docs(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int] | None:
-        wanted = {name: [fold(v)] for name, v in request.filters().items()}
-        for name, values in query.filters.items():
-            wanted.setdefault(name, []).extend(values)
+        # A filter parameter is a facet value and selects exactly it (rating=推荐 is not 强烈推荐);
+        # a prefix typed in the query (broker:中信) matches every value holding it.
+        wanted = [(name, fold(v), True) for name, v in request.filters().items()]
+        wanted += [(name, value, False) for name, values in query.filters.items() for value in values]
         docs: set[int] | None = None
-        for name, values in wanted.items():
-            for value in values:
-                found = view.docs_with(name, value)
-                docs = found if docs is None else docs & found
+        for name, value, exact in wanted:
+            found = view.docs_with(name, value, exact)
+            docs = found if docs is None else docs & found
         if request.date_from or request.date_to:
             low, high = request.date_from or "0000", request.date_to or "9999"
             date = view.date

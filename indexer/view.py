@@ -114,8 +114,8 @@ class IndexView:
         self._weights: dict[str, dict[int, int]] = {}
         self._postings_size = 0
 
-    def docs_with(self, name: str, value: str) -> set[int]:
-        """Live documents whose column `name` folds to `value` or contains it."""
+    def docs_with(self, name: str, value: str, exact: bool = False) -> set[int]:
+        """Live documents whose column `name` folds to `value` (exact) or contains it (a typed `broker:中信`)."""
         index = self._by_value.get(name)
         if index is None:
             index = {}
@@ -123,6 +123,8 @@ class IndexView:
                 index.setdefault(fold(self.columns[name][docnum] or ""), set()).add(docnum)
             self._by_value[name] = index
         found: set[int] = set(index.get(value, ()))
+        if exact:
+            return found
         for known, docs in index.items():
             if known and known != value and value in known:
                 found |= docs

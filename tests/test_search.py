@@ -251,3 +251,25 @@ def test_a_bounded_text_cache_evicts_and_answers_the_same(searcher):
     finally:
         searcher._texts = saved
         searcher._view = None
+
+
+def test_a_filter_selects_its_facet_value_exactly_and_a_typed_prefix_any_holding_it(settings_factory, tmp_path):
+    from indexer.indexing import Indexer
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    for name, broker, rating in (("a", "中信证券", "推荐"), ("b", "中信建投", "强烈推荐"), ("c", "开源证券", "买入")):
+        (root / f"{name}.md").write_text(f"---\ntitle: 算力周报{name}\nbroker: {broker}\nrating: {rating}\n---\n\n算力需求旺盛。\n",
+                                         encoding="utf-8")
+    settings = settings_factory(root=root)
+    Indexer(settings).build()
+    searcher = ArchiveSearcher(settings)
+
+    def paths(**params):
+        return sorted(h["path"] for h in searcher.search(parse_request({"q": "算力", **params}, settings))["hits"])
+
+    assert paths(rating="推荐") == ["a.md"]
+    assert paths(broker="中信证券") == ["a.md"]
+    assert paths(broker="中信") == []
+    assert sorted(h["path"] for h in searcher.search(parse_request({"q": "算力 broker:中信"}, settings))["hits"]) == [
+        "a.md", "b.md"]
