@@ -18,6 +18,7 @@ from bench.corpus import DATA, write_archive  # noqa: E402
 from indexer.config import DEFAULT_CONFIG, load_settings  # noqa: E402
 from indexer.errors import IndexUnavailable  # noqa: E402
 from indexer.normalize import fold  # noqa: E402
+from indexer.textrules import CJK_CHARS  # noqa: E402
 
 REPORT = BENCH / "REPORT.md"
 
@@ -79,6 +80,21 @@ def load_docs(searcher) -> tuple[object, list[Doc]]:
                         stored["text"], fold(stored["text"]), fold(stored["title"]), stored.get("broker", "") or ""))
     docs.sort(key=lambda d: d.id)     # stable across rebuilds (docnums are not)
     return view, docs
+
+
+def figure_phrase(line: str, number: str, left: str, right: str, cjk: str = CJK_CHARS) -> str | None:
+    """The phrase a figure makes with its words on one visual line of a reference reader: up to two
+    CJK characters before, the number, up to two after, when the line holds the number (whole, not
+    part of a longer one) next to `left` or `right`, the characters another reader put around it."""
+    for m in re.finditer(re.escape(number), line):
+        s, e = m.span()
+        if (s and re.match(r"[\d.,]", line[s - 1])) or (e < len(line) and re.match(r"[\d.,%]", line[e])):
+            continue                    # part of a longer number
+        if (left and s and line[s - 1] == left) or (right and e < len(line) and line[e] == right):
+            pre = re.search(f"[{cjk}]{{0,2}}$", line[:s]).group()
+            post = re.match(f"[{cjk}]{{0,2}}", line[e:]).group()
+            return pre + number + post
+    return None
 
 
 def machine() -> str:

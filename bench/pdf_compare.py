@@ -33,7 +33,6 @@ The PDFs are read in place and never copied into the project. Missing folder: sk
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import random
 import re
@@ -226,6 +225,8 @@ def find_figures(pypdf_pages: list[str], layout: list[list[str]], running: set[s
     A candidate counts only when one of pdfminer's layout lines of the same page holds the number
     right next to the CJK character pypdf put before or after it: the number stood inline on the page.
     """
+    from bench.common import figure_phrase
+
     phrases: list[str] = []
     for p, page in enumerate(pypdf_pages[: len(layout)]):
         lines = [l.strip() for l in page.split("\n")]
@@ -241,16 +242,7 @@ def find_figures(pypdf_pages: list[str], layout: list[list[str]], running: set[s
             if not (left or right):
                 continue
             for line in refs:
-                phrase = None
-                for m in re.finditer(re.escape(number), line):
-                    s, e = m.span()
-                    if (s and re.match(r"[\d.,]", line[s - 1])) or (e < len(line) and re.match(r"[\d.,%]", line[e])):
-                        continue                    # part of a longer number
-                    if (left and s and line[s - 1] == left) or (right and e < len(line) and line[e] == right):
-                        pre = re.search(f"[{CJK_RANGES}]{{0,2}}$", line[:s]).group()
-                        post = re.match(f"[{CJK_RANGES}]{{0,2}}", line[e:]).group()
-                        phrase = pre + number + post
-                        break
+                phrase = figure_phrase(line, number, left, right, CJK_RANGES)
                 if phrase:
                     if phrase not in seen:
                         seen.add(phrase)

@@ -302,6 +302,8 @@ def build_index(tmp: Path, root: Path):
 
 def find_figures(ref: Ref, rng: random.Random) -> list[dict]:
     """Numbers pypdf sets on a line of their own between CJK lines, confirmed inline by pdfminer's layout lines."""
+    from bench.common import figure_phrase
+
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LTTextLine
 
@@ -335,17 +337,8 @@ def find_figures(ref: Ref, rng: random.Random) -> list[dict]:
         for line in layout_lines.get(p, []):
             if digits_hashed(line) in running:
                 continue
-            phrase = None
-            for m in re.finditer(re.escape(number), line):
-                s, e = m.span()
-                if (s and re.match(r"[\d.,]", line[s - 1])) or (e < len(line) and re.match(r"[\d.,%]", line[e])):
-                    continue       # part of a longer number
-                # the same visual line holds the number next to the CJK text pypdf put around it
-                if (left and s and line[s - 1] == left) or (right and e < len(line) and line[e] == right):
-                    pre = re.search(f"[{CJK}]{{0,2}}$", line[:s]).group()
-                    post = re.match(f"[{CJK}]{{0,2}}", line[e:]).group()
-                    phrase = pre + number + post
-                    break
+            # the same visual line holds the number next to the CJK text pypdf put around it
+            phrase = figure_phrase(line, number, left, right, CJK)
             if phrase:
                 confirmed.append({"page": p + 1, "number": number, "phrase": phrase})
                 break
