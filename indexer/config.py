@@ -183,6 +183,13 @@ def load_settings(path: str | Path | None = None, overrides: dict | None = None,
         raise ConfigError("[archive].root must not be empty")
     if sections["index"].dir is None:
         raise ConfigError("[index].dir must not be empty")
+    # A path that exists but is the wrong kind of thing is a mistake to say at start-up, not a
+    # traceback later (or a watcher restarting every few seconds).
+    if sections["index"].dir.exists() and not sections["index"].dir.is_dir():
+        raise ConfigError(f"[index].dir is {sections['index'].dir}, which is a file, not a folder")
+    user_dict = sections["index"].user_dict
+    if user_dict is not None and not user_dict.is_file():
+        raise ConfigError(f"[index].user_dict is {user_dict}, which does not exist or is not a file")
     if not 0 < sections["server"].port < 65536:
         raise ConfigError(f"[server].port must be between 1 and 65535, got {sections['server'].port}")
     if sections["search"].max_size < 1 or sections["search"].default_size < 1:

@@ -58,6 +58,18 @@ def test_environment_overrides_file_and_admin_token():
         load_settings(DEFAULT_CONFIG, environ={"ARCHIVE_SERVER_PORT": "x"})
 
 
+@pytest.mark.parametrize("table, key, make, message", [
+    ("index", "dir", "file", "is a file, not a folder"),
+    ("index", "user_dict", "missing", "does not exist or is not a file"),
+])
+def test_paths_of_the_wrong_kind_stop_start_up(tmp_path, table, key, make, message):
+    path = tmp_path / "thing"
+    if make == "file":
+        path.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"\[{table}\]\.{key} is .*{message}"):
+        load_settings(DEFAULT_CONFIG, overrides={table: {key: str(path)}}, environ={})
+
+
 def test_a_mistyped_environment_variable_stops_start_up():
     with pytest.raises(ConfigError, match=r"ARCHIVE_SERVER_PROT: \[server\] has no key 'prot'"):
         load_settings(DEFAULT_CONFIG, environ={"ARCHIVE_SERVER_PROT": "9000"})
