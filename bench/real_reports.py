@@ -817,6 +817,16 @@ def render(pdf: Run, gator: Run, args, seconds: float) -> tuple[str, list[list]]
                  f"{left['markers_text']} ({left['marker_docs']}) / {left['marker_snippets']}"
                  + (f": {', '.join(f'`{m}`' for m in left['examples'])}" if left["examples"] else "")]]
 
+    def ranked_rows(r, m, k):
+        return [["ranked share `body_len / len(text)` (stored text): median / min",
+                 f"{pct(r['raw_median'])} / {pct(r['raw_min'])}"],
+                ["engine's own `ranked_share`", r["engine"]],
+                ["non-disclaimer text ranked, median (in the stored text at all)",
+                 f"{pct(r['cov_median'])} ({pct(r['in_text_median'])})"],
+                [f"documents ranking ≥ {RANKED_ENOUGH:.0%} of it",
+                 f"{pct(r['enough'])} (disclaimer found in {r['disclaimers']}/{m['n']})"],
+                known_row(k), rand_row(k)]
+
     def rand_row(k):
         return ["any two jieba words of the sentence, top-3: ours / peer OR / peer AND",
                 f"**{pct(share(k['ours_rand'], k['n']))}** / {pct(share(k['peer_rand_or'], k['n']))} / "
@@ -840,12 +850,7 @@ def render(pdf: Run, gator: Run, args, seconds: float) -> tuple[str, list[list]]
         ["broker right / empty", f"{pm['broker_ok']} / {pm['broker_empty']} of {pm['broker_n']}"],
         ["figures on a line of their own found by phrase",
          f"{fraction(figs_found, len(pdf.figures))} from {len({f['doc'] for f in pdf.figures})} PDF(s)"],
-        ["ranked share `body_len / len(text)` (stored text): median / min", f"{pct(pr['raw_median'])} / {pct(pr['raw_min'])}"],
-        ["engine's own `ranked_share`", pr["engine"]],
-        ["non-disclaimer text ranked, median (in the stored text at all)", f"{pct(pr['cov_median'])} ({pct(pr['in_text_median'])})"],
-        [f"documents ranking ≥ {RANKED_ENOUGH:.0%} of it", f"{pct(pr['enough'])} (disclaimer found in {pr['disclaimers']}/{pm['n']})"],
-        known_row(pk),
-        rand_row(pk),
+        *ranked_rows(pr, pm, pk),
         ["snippets holding a running header/footer of their document",
          f"{bad_headers} of {pdf_snippets} ({pct(share(bad_headers, pdf_snippets))}); headers found in {len(header_docs)}/{pm['n']} PDFs"],
         ["hits carrying `passages`", f"{pdf.searches['hits_with_passages']} of {pdf.searches['hits_total']}"
@@ -872,12 +877,7 @@ def render(pdf: Run, gator: Run, args, seconds: float) -> tuple[str, list[list]]
          f"({gm['undated_given']} others got a date)"],
         ["broker (no truth)", f"{gm['naming']} texts name an X证券; the engine set a broker on {gm['broker_set']}, "
                               f"one the text names on {gm['broker_named_ok']}"],
-        ["ranked share `body_len / len(text)` (stored text): median / min", f"{pct(gr['raw_median'])} / {pct(gr['raw_min'])}"],
-        ["engine's own `ranked_share`", gr["engine"]],
-        ["non-disclaimer text ranked, median (in the stored text at all)", f"{pct(gr['cov_median'])} ({pct(gr['in_text_median'])})"],
-        [f"documents ranking ≥ {RANKED_ENOUGH:.0%} of it", f"{pct(gr['enough'])} (disclaimer found in {gr['disclaimers']}/{gm['n']})"],
-        known_row(gk),
-        rand_row(gk),
+        *ranked_rows(gr, gm, gk),
         *leftover_rows(gl),
     ])
     timing = md_table(["reader", "total s", "median s/page", "ratio to pypdf (total)"], [

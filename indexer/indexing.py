@@ -293,7 +293,7 @@ class Indexer:
         receipts: list[Receipt] = []
         touched: set[str] = set()
         to_read: list[SourceFile] = []
-        held = self._hold_deletions(state, listing, considered, status)
+        held = self._hold_deletions(by_path, state, listing, considered, status)
         for relpath in sorted(considered):
             source = listing.get(relpath)
             old_hash = by_path.get(relpath)
@@ -371,22 +371,24 @@ class Indexer:
                 doc.fields = None
         return receipts, True
 
-    def _hold_deletions(self, state: dict[str, _Doc], listing: dict[str, SourceFile], considered: set[str],
-                        status: dict) -> bool:
+    def _hold_deletions(self, by_path: dict[str, str], state: dict[str, _Doc], listing: dict[str, SourceFile],
+                        considered: set[str], status: dict) -> bool:
         """Whether this pass would delete most of the index: an unmounted share or an emptied folder
         looks like that. Such a pass keeps the documents and says so on status; it goes ahead only
         when `allow_deletions` is set (the CLI's `sync --allow-deletions`)."""
-        documents = len(state)
-        gone = {h for h, doc in state.items()
-                if doc.files and all(p in considered and p not in listing for p in doc.files)}
+        missing = [p for p in considered if p not in listing and p in by_path]
         share = self.settings.index.hold_deletions_share
-        if (not self.allow_deletions and share < 1.0 and len(gone) >= HOLD_MIN_DOCUMENTS
-                and len(gone) >= share * documents):
+        gone: set[str] = set()
+        if not self.allow_deletions and share < 1.0 and len(missing) >= HOLD_MIN_DOCUMENTS:
+            # only then look at the documents (a drop's sync considers a few paths: this stays cheap)
+            missing_set = set(missing)
+            gone = {h for h in {by_path[p] for p in missing} if all(p in missing_set for p in state[h].files)}
+        if len(gone) >= HOLD_MIN_DOCUMENTS and len(gone) >= share * len(state):
             if "held" not in status:
                 log.warning("%d of %d documents vanished from %s at once: their deletion is held "
                             "(run `python -m indexer sync --allow-deletions` if it is meant)",
-                            len(gone), documents, self.root)
-            status["held"] = {"missing": len(gone), "documents": documents,
+                            len(gone), len(state), self.root)
+            status["held"] = {"missing": len(gone), "documents": len(state),
                               "since": (status.get("held") or {}).get("since") or now_iso()}
             return True
         status.pop("held", None)

@@ -7,7 +7,6 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from indexer.config import Settings
 from indexer.errors import ArchiveError
 from indexer.normalize import fold
 from indexer.query import parse_query
@@ -129,7 +128,7 @@ def highlight_html(safe_html: str, needles: list[Needle], counter: _MarkCounter)
     return "".join(out)
 
 
-def render_document(document: dict, settings: Settings, q: str = "") -> RenderedDocument:
+def render_document(document: dict, q: str = "") -> RenderedDocument:
     """The body and boilerplate HTML of a document from ArchiveSearcher.document(): what the index holds.
 
     A Markdown report shows the HTML rendered (and sanitized) when it was indexed; a report whose

@@ -148,7 +148,7 @@ def document(report_id: str):
     if found is None:
         abort(404)
     q = request.args.get("q", "").strip()[: get_settings().search.max_query_chars]
-    rendered = render_document(found, get_settings(), q)
+    rendered = render_document(found, q)
     return render_template("document.html", doc=found, rendered=rendered, q=q,
                            back_url=state_url({"q": q}) if q else None,
                            file_name=Path(found["path"]).name)
