@@ -1,5 +1,7 @@
 """Typed exceptions of the indexer core; messages are meant for the user."""
 
+from indexer.messages import Message
+
 
 class ArchiveError(Exception):
     """Base class for every error the archive reports to its user."""
@@ -21,12 +23,19 @@ class IndexUnavailable(ArchiveError):
     """The index is missing, unreadable or built by another schema version."""
 
 
-class QueryTooLong(ArchiveError):
-    """A query exceeds the configured limits (length or number of terms)."""
-
-
 class InvalidRequest(ArchiveError):
-    """A search or document request the caller can fix (bad page, size, date, empty query)."""
+    """A search or document request the caller can fix (bad page, size, date, empty query).
+
+    It carries a Message (code and parameters); str() is its English wording.
+    """
+
+    def __init__(self, code: str, **params):
+        self.message = Message(code, params)
+        super().__init__(self.message.text())
+
+
+class QueryTooLong(InvalidRequest):
+    """A query exceeds the configured limits (length or number of terms)."""
 
 
 class BuildAbandoned(ArchiveError):

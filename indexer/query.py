@@ -16,12 +16,14 @@ from typing import Mapping
 from indexer.analysis import query_words
 from indexer.config import Settings
 from indexer.errors import InvalidRequest, QueryTooLong
+from indexer.messages import Message
 from indexer.normalize import normalize_query_text
 from indexer.snippets import Needle
 from indexer.textrules import CJK_CHARS, LATIN_WORD
 
 FILTER_PREFIXES = ("broker", "industry", "rating")
 SORTS = ("relevance", "date")
+_NOT_FIELDS = ("http", "https", "ftp", "mailto", "file")     # a URL's scheme is text, not a mistyped field
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
 _TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
 _PIECE = re.compile(f"(?P<cjk>[{CJK_CHARS}]+)|(?P<latin>{LATIN_WORD.pattern})")
@@ -53,7 +55,7 @@ class ParsedQuery:
     excluded: list[Term] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
     segmentation: list[list[str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     def positive_terms(self) -> list[Term]:
         seen = dict.fromkeys(t for clause in self.clauses for alt in clause for t in alt)
@@ -71,7 +73,7 @@ class ParsedQuery:
             "any_of": [[" ".join(t.label() for t in alt) for alt in clause] for clause in self.clauses if len(clause) > 1],
             "filters": self.filters,
             "segmentation": " / ".join(w for words in self.segmentation for w in words),
-            "notes": self.notes,
+            "notes": [note.to_json() for note in self.notes],
         }
 
 
@@ -100,18 +102,25 @@ def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
     if text.count('"') % 2:
         last = text.rfind('"')
         text = text[:last] + " " + text[last + 1:]
-        query.notes.append("an unmatched quote was ignored")
+        query.notes.append(Message("unmatched_quote"))
     pending_or = pending_not = False
-    for match in _TOKEN.finditer(text):
+    tokens = list(_TOKEN.finditer(text))
+    for position, match in enumerate(tokens):
         negate = bool(match.group("neg")) or pending_not
         pending_not = False
         prefix = (match.group("field") or "").lower()
         phrase, word = match.group("phrase"), match.group("word")
+        if word in ("or", "not") and not prefix and not match.group("neg") and position + 1 < len(tokens) and (
+                word == "not" or query.clauses):
+            # Lower-case or/not between words are meant as operators (nobody searches the English word
+            # "or" in a Chinese archive); the note says how to search the word itself.
+            query.notes.append(Message("lowercase_operator", {"word": word, "operator": word.upper()}))
+            word = word.upper()
         if word in ("OR", "|") and not prefix and not match.group("neg"):
             if query.clauses:
                 pending_or = True
             else:
-                query.notes.append("OR at the start was ignored")
+                query.notes.append(Message("or_at_start"))
             continue
         if word in ("AND", "&&") and not prefix:
             continue
@@ -121,16 +130,21 @@ def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
         if word is not None and match.group("neg") and word == "":
             continue
         if prefix and prefix not in FILTER_PREFIXES and prefix != "title":
-            # Not one of ours ("12:30", "http:"): the whole thing is plain text.
-            word = f"{match.group('field')}:{word if word is not None else phrase}"
+            # Not one of ours ("author:", "http:"): the whole thing is plain text, and a field-like
+            # prefix with a value says which fields there are.
+            value = word if word is not None else phrase
+            if value and prefix not in _NOT_FIELDS and not value.startswith("/"):
+                query.notes.append(Message("unknown_field", {"prefix": match.group("field"), "value": value,
+                                                              "fields": ", ".join(("title", *FILTER_PREFIXES))}))
+            word = f"{match.group('field')}:{value}"
             phrase, prefix = None, ""
         value = phrase if phrase is not None else word
         if prefix in FILTER_PREFIXES:
             cleaned = normalize_query_text(value or "")
             if not cleaned:
-                query.notes.append(f"{prefix}: without a value was ignored")
+                query.notes.append(Message("filter_without_value", {"prefix": prefix}))
             elif negate:
-                query.notes.append(f"-{prefix}: is not supported; the filter was ignored")
+                query.notes.append(Message("negated_filter", {"prefix": prefix}))
             else:
                 query.filters.setdefault(prefix, []).append(cleaned)
             continue
@@ -139,12 +153,12 @@ def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
             folded = normalize_query_text(phrase)
             unit = [Term(folded, "phrase", field_name)] if folded else []
             if not unit:
-                query.notes.append("an empty phrase was ignored")
+                query.notes.append(Message("empty_phrase"))
         else:
             unit = _unit_terms(value, field_name, query, segment=not negate)
         if not unit:
             if value and value.strip("-"):
-                query.notes.append(f"{value!r} has no searchable characters and was ignored")
+                query.notes.append(Message("unsearchable", {"value": value}))
             pending_or = False
             continue
         if negate:
@@ -155,12 +169,12 @@ def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
             query.clauses.append([unit])
         pending_or = False
     if pending_or:
-        query.notes.append("OR at the end was ignored")
+        query.notes.append(Message("or_at_end"))
     if pending_not:
-        query.notes.append("NOT at the end was ignored")
+        query.notes.append(Message("not_at_end"))
     count = sum(len(alt) for clause in query.clauses for alt in clause) + len(query.excluded)
     if count > max_terms:
-        raise QueryTooLong(f"the query has {count} words and phrases; at most {max_terms} are allowed")
+        raise QueryTooLong("too_many_terms", count=count, limit=max_terms)
     return query
 
 
@@ -191,9 +205,9 @@ def _parse_int(params: Mapping, name: str, default: int, low: int, high: int) ->
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number, got {str(raw)[:40]!r}") from None
+        raise InvalidRequest("not_a_whole_number", name=name, value=str(raw)[:40]) from None
     if not low <= value <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high}, got {value}")
+        raise InvalidRequest("out_of_range", name=name, low=low, high=high, value=value)
     return value
 
 
@@ -204,7 +218,7 @@ def _parse_day(params: Mapping, name: str) -> str:
     try:
         return Date.fromisoformat(raw).isoformat()
     except ValueError:
-        raise InvalidRequest(f"{name} must be a date like 2025-02-04, got {raw[:40]!r}") from None
+        raise InvalidRequest("not_a_date", name=name, value=raw[:40]) from None
 
 
 def _parse_instant(params: Mapping, name: str) -> float | None:
@@ -215,7 +229,7 @@ def _parse_instant(params: Mapping, name: str) -> float | None:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be an ISO date or time like 2025-02-04T09:30:00, got {raw[:40]!r}") from None
+        raise InvalidRequest("not_an_instant", name=name, value=raw[:40]) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp() * 1000
@@ -226,10 +240,10 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
     limits = settings.search
     q = str(params.get("q") or "").strip()
     if len(q) > limits.max_query_chars:
-        raise InvalidRequest(f"the query is {len(q)} characters long; at most {limits.max_query_chars} are allowed")
+        raise QueryTooLong("query_too_long", length=len(q), limit=limits.max_query_chars)
     sort = str(params.get("sort") or "relevance")
     if sort not in SORTS:
-        raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}, got {sort[:40]!r}")
+        raise InvalidRequest("bad_sort", allowed=", ".join(SORTS), value=sort[:40])
     request = SearchRequest(
         q=q,
         page=_parse_int(params, "page", 1, 1, limits.max_page),
@@ -244,5 +258,5 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
         indexed_to=_parse_instant(params, "indexed_to"),
     )
     if request.date_from and request.date_to and request.date_from > request.date_to:
-        raise InvalidRequest(f"from ({request.date_from}) is after to ({request.date_to})")
+        raise InvalidRequest("dates_reversed", date_from=request.date_from, date_to=request.date_to)
     return request

@@ -128,14 +128,14 @@ class ArchiveSearcher:
         query = parse_query(request.q, self.settings.search.max_terms)
         if not browsing and query.is_empty() and not request.filters() and not (
                 request.date_from or request.date_to or request.indexed_from or request.indexed_to):
-            raise InvalidRequest("the query is empty: type a word, a \"phrase\" or choose a filter")
+            raise InvalidRequest("empty_query")
         view = self.view()
         docs = self.match(view, query, request)
         total = len(docs)
         start = (request.page - 1) * request.size
         if request.page > 1 and start >= total:
             last = max(1, -(-total // request.size))
-            raise InvalidRequest(f"page {request.page} is beyond the last page ({last}) of {total} results")
+            raise InvalidRequest("page_beyond_end", page=request.page, last=last, total=total)
         need = start + request.size
         if request.sort == "date":
             day = view.day

@@ -54,7 +54,7 @@ class RawUtf8Query:
     def refuse(start_response):
         from server import SECURITY_HEADERS
 
-        body = json.dumps({"ok": False, "status": 400, "error": "the query string is not valid UTF-8: "
+        body = json.dumps({"ok": False, "status": 400, "code": "not_utf8", "params": {}, "error": "the query string is not valid UTF-8: "
                            "%-encode it (e.g. curl -G --data-urlencode 'q=...')"}).encode()
         start_response("400 BAD REQUEST", [("Content-Type", "application/json"),
                                            ("Content-Length", str(len(body))), *SECURITY_HEADERS.items()])

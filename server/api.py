@@ -8,6 +8,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
+from indexer.messages import Message
 from indexer.status import status_report
 from indexer.query import parse_request
 from server import get_document, get_searcher, get_settings
@@ -30,7 +31,7 @@ def document(report_id: str):
     """GET /api/documents/<id>: metadata and the cleaned text."""
     found = get_document(report_id)
     if found is None:
-        raise ApiError(404, f"no report with id {report_id[:64]!r}")
+        raise ApiError(404, Message("no_such_report", {"id": report_id[:64]}))
     return {"ok": True, **found}
 
 

@@ -37,13 +37,19 @@ def _schemas() -> dict:
     receipt = _obj({"path": STR, "status": {"type": "string", "enum": RECEIPT_STATUSES}, "reason": STR,
                     "id": STR, "at": STR}, required=["path", "status"])
     return {
-        "Error": _obj({"ok": {"type": "boolean", "enum": [False]}, "error": STR,
+        "Error": _obj({"ok": {"type": "boolean", "enum": [False]},
+                       "error": {"type": "string", "description": "the message in English"},
+                       "code": {"type": "string", "description": "what went wrong, for programs (not_a_date, "
+                                "page_beyond_end, no_such_report …; http_<status> for the rest)"},
+                       "params": {"type": "object", "description": "the values the message names"},
                        "status": {"type": "integer", "minimum": 400, "maximum": 599}}, closed=True),
         "ParsedQuery": _obj({
             "terms": STR_LIST, "phrases": STR_LIST, "excluded": STR_LIST,
             "any_of": {"type": "array", "items": STR_LIST},
             "filters": {"type": "object", "additionalProperties": STR_LIST},
-            "segmentation": STR, "notes": STR_LIST,
+            "segmentation": STR,
+            "notes": {"type": "array", "items": _obj({"code": STR, "params": {"type": "object"}, "text": STR}),
+                      "description": "what was ignored or read differently, each with its code"},
         }),
         "Hit": _obj({
             "id": STR, "title": STR, "date": DAY_OR_EMPTY, "broker": STR, "industry": STR, "rating": STR,
@@ -165,7 +171,8 @@ def openapi_spec(settings: Settings) -> dict:
             "title": "Report Archive",
             "version": "1.0.0",
             "description": "Full-text search over an archive of Chinese research reports (研报). "
-                           "Every error answers {\"ok\": false, \"error\": message, \"status\": code}.",
+                           "Every error answers {\"ok\": false, \"error\": message, \"code\": code, "
+                           "\"params\": {…}, \"status\": http status}.",
         },
         "tags": [{"name": "api", "description": "JSON API"}, {"name": "pages", "description": "HTML pages"}],
         "paths": {

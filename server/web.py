@@ -14,10 +14,12 @@ from xml.sax.saxutils import quoteattr
 from flask import Blueprint, abort, make_response, render_template, request, send_file, url_for
 
 from indexer.status import status_report
-from indexer.errors import IndexUnavailable, InvalidRequest, QueryTooLong
+from indexer.errors import IndexUnavailable, InvalidRequest
+from indexer.messages import Message
 from indexer.query import parse_request
 from server import get_document, get_searcher, get_settings
-from server.errors import explain
+from server.errors import ApiError, render_error
+from server.messages import chinese
 from server.rendering import render_document
 
 bp = Blueprint("web", __name__)
@@ -33,15 +35,6 @@ BROWSE_SIZE = 8
 MIME_TYPES = {"txt": "text/plain", "md": "text/markdown", "pdf": "application/pdf"}
 RECEIPT_LABELS = {"queued": "排队中", "indexed": "已入库", "unchanged": "未变化", "duplicate": "重复",
                   "deleted": "已删除", "failed": "失败"}
-NOTE_LABELS = {
-    "an unmatched quote was ignored": "忽略了一个不成对的引号",
-    "OR at the start was ignored": "忽略了开头的 OR",
-    "OR at the end was ignored": "忽略了末尾的 OR",
-    "NOT at the end was ignored": "忽略了末尾的 NOT",
-    "an empty phrase was ignored": "忽略了空的引号短语",
-}
-
-
 def current_state() -> dict[str, str]:
     """The results page's state from the query string (only known keys, empty ones dropped)."""
     return {key: request.args.get(key, "").strip() for key in STATE_KEYS if request.args.get(key, "").strip()}
@@ -85,16 +78,8 @@ def understood(parsed: dict) -> list[tuple[str, str]]:
         parts.append(("排除", "、".join(parsed["excluded"])))
     for name, values in parsed["filters"].items():
         parts.append((FILTER_LABELS.get(name, name), "、".join(values)))
-    parts.extend(("提示", explain_note(note)) for note in parsed["notes"])
+    parts.extend(("提示", chinese(Message(note["code"], note["params"]))) for note in parsed["notes"])
     return parts
-
-
-def explain_note(note: str) -> str:
-    if note in NOTE_LABELS:
-        return NOTE_LABELS[note]
-    if note.endswith("has no searchable characters and was ignored"):
-        return note.replace(" has no searchable characters and was ignored", " 不含可检索的字符，已忽略")
-    return note
 
 
 def browse_answer() -> dict | None:
@@ -126,8 +111,9 @@ def search():
         if not any(key in state for key in ("q", *FILTER_KEYS)):
             return render_home(hint="请输入关键词。" if "q" in request.args else "")
         answer = get_searcher().search(search_request)
-    except (InvalidRequest, QueryTooLong) as exc:
-        error = {"message": explain(str(exc)), "detail": str(exc)}
+    except InvalidRequest as exc:
+        error = {"message": chinese(exc.message), "code": exc.message.code,
+                 "first_page": state_url(state, page=None) if exc.message.code == "page_beyond_end" else None}
     context = dict(state=state, state_url=state_url, facet_labels=FACET_LABELS, facet_limit=FACET_LIMIT,
                    is_home=False, browse=None, hint="",
                    active=[key for key in FILTER_KEYS if key in state], filter_labels=FILTER_LABELS,
@@ -199,7 +185,7 @@ def raw(report_id: str):
         abort(404)
     path = original_file(found)
     if path is None:
-        abort(404, "the original file is no longer in the archive folder")
+        raise ApiError(404, Message("original_missing"))
     response = send_file(path, mimetype="application/octet-stream", max_age=0)
     response.headers["Content-Type"] = content_type(found, path)
     response.headers["Content-Disposition"] = content_disposition(path.name, inline=found.get("kind") == "pdf")
@@ -217,7 +203,7 @@ def healthz():
     try:
         documents = get_searcher().document_count()
     except IndexUnavailable as exc:
-        return {"ok": False, "error": str(exc), "status": 503}, 503
+        return render_error(503, Message("index_unavailable", {"reason": str(exc)}))
     return {"ok": True, "documents": documents}
 
 

@@ -18,7 +18,7 @@ from server import create_app
 from server.uploads import safe_file_name
 
 TOKEN = "s3cret-token"
-ERROR_KEYS = {"ok", "error", "status"}
+ERROR_KEYS = {"ok", "error", "code", "params", "status"}
 
 
 @pytest.fixture

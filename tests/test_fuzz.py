@@ -72,7 +72,7 @@ def assert_envelope(answer) -> dict:
     if answer.status_code == 200:
         assert body["ok"] is True
     else:
-        assert set(body) == {"ok", "error", "status"}
+        assert set(body) == {"ok", "error", "code", "params", "status"}
         assert body["ok"] is False and body["status"] == answer.status_code
         assert isinstance(body["error"], str) and body["error"]
     assert b"Traceback" not in answer.data

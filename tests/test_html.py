@@ -183,6 +183,33 @@ def test_caller_errors_are_friendly_400_pages(client, params, message):
     assert message in page
     assert "搜索条件有误" in page and "检索语法" in page
     assert Elements(page).find("input", name="q", value=params["q"])
+    # The page words the message's code in Chinese: none of the API's English shows.
+    api_error = client.get("/api/search", query_string=params).json
+    assert api_error["error"] not in page and " must " not in page and "beyond" not in page
+
+
+def test_an_error_page_links_away_from_the_failing_url(client):
+    past_end = get_page(client, "/search", 400, q="模型", broker="开源证券", page="9")
+    first = re.search(r'<a href="([^"]+)">回到第一页</a>', past_end).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(first).query) == {"q": ["模型"], "broker": ["开源证券"]}
+    assert get_page(client, first).count('class="hit"') >= 1
+    # A bad date is not fixed by going to page 1: no link back to the same failing URL.
+    bad_date = get_page(client, "/search", 400, q="模型", **{"from": "2025-02-30"})
+    assert "回到第一页" not in bad_date and "重新开始" in bad_date
+
+
+def test_query_notes_are_worded_in_chinese(client):
+    page = get_page(client, "/search", q='模型 "未闭合 OR')
+    assert "忽略了一个不成对的引号" in page and "忽略了末尾的 OR" in page
+    assert "was ignored" not in page
+    notes = client.get("/api/search", query_string={"q": '模型 "未闭合 OR'}).json["parsed"]["notes"]
+    assert [note["code"] for note in notes] == ["unmatched_quote", "or_at_end"]
+    assert notes[0]["text"] == "an unmatched quote was ignored" and notes[0]["params"] == {}
+
+
+def test_not_found_pages_are_chinese(client):
+    page = get_page(client, "/documents/0000deadbeef", 404)
+    assert "没有这个页面或报告" in page and "not found" not in page.lower()
 
 
 def test_no_results_suggest_what_to_try(client):

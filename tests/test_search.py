@@ -90,7 +90,28 @@ def test_parsed_query_says_how_it_was_understood():
     assert parsed["phrases"] == ["型大"]
     assert parsed["filters"] == {"broker": ["开源证券"]}
     assert parsed["excluded"] == ["广告"]
-    assert any("quote" in note for note in parsed["notes"])
+    assert [note["code"] for note in parsed["notes"]] == ["unmatched_quote"]
+    assert "quote" in parsed["notes"][0]["text"]
+
+
+@pytest.mark.parametrize("query, any_of, excluded, codes", [
+    ("模型 or 算力", [["模型", "算力"]], [], ["lowercase_operator"]),
+    ("模型 not 汽车", [], ["汽车"], ["lowercase_operator"]),
+    ("模型 OR 算力", [["模型", "算力"]], [], []),
+    ('模型 "or" 算力', [], [], []),            # quoted: the word itself
+    ("or", [], [], []),                         # alone: a word, nothing to join
+    ("author:任浪", [], [], ["unknown_field"]),
+    ("见 https://example.com", [], [], []),     # a URL is text, not a mistyped field
+])
+def test_operators_in_lower_case_and_unknown_fields_are_explained(query, any_of, excluded, codes):
+    parsed = parse_query(query).to_json()
+    assert parsed["any_of"] == any_of and parsed["excluded"] == excluded
+    assert [note["code"] for note in parsed["notes"]] == codes
+
+
+def test_an_unknown_field_note_names_the_fields():
+    note = parse_query("author:任浪").to_json()["notes"][0]
+    assert note["params"]["prefix"] == "author" and "broker" in note["params"]["fields"]
 
 
 def test_too_many_terms_is_refused():

@@ -1,0 +1,67 @@
+"""Messages as data: a code and its parameters, worded in English here and by each surface in its language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The English wording of every code (the API's `error` and note `text`, the CLI, the logs).
+# The pages word the same codes in Chinese (server/messages.py); a test keeps the two tables equal.
+ENGLISH = {
+    # How a query was understood (notes; the search still runs).
+    "unmatched_quote": "an unmatched quote was ignored",
+    "or_at_start": "OR at the start was ignored",
+    "or_at_end": "OR at the end was ignored",
+    "not_at_end": "NOT at the end was ignored",
+    "empty_phrase": "an empty phrase was ignored",
+    "unsearchable": "{value!r} has no searchable characters and was ignored",
+    "filter_without_value": "{prefix}: without a value was ignored",
+    "negated_filter": "-{prefix}: is not supported; the filter was ignored",
+    "lowercase_operator": "'{word}' was read as the operator {operator}; search \"{word}\" in quotes for the word",
+    "unknown_field": "{prefix}: is not a field; searched for {prefix}:{value} as text (fields: {fields})",
+    # Request parameters the caller can fix (400).
+    "empty_query": "the query is empty: type a word, a \"phrase\" or choose a filter",
+    "query_too_long": "the query is {length} characters long; at most {limit} are allowed",
+    "too_many_terms": "the query has {count} words and phrases; at most {limit} are allowed",
+    "not_a_whole_number": "{name} must be a whole number, got {value!r}",
+    "out_of_range": "{name} must be between {low} and {high}, got {value}",
+    "not_a_date": "{name} must be a date like 2025-02-04, got {value!r}",
+    "not_an_instant": "{name} must be an ISO date or time like 2025-02-04T09:30:00, got {value!r}",
+    "bad_sort": "sort must be one of {allowed}, got {value!r}",
+    "dates_reversed": "from ({date_from}) is after to ({date_to})",
+    "page_beyond_end": "page {page} is beyond the last page ({last}) of {total} results",
+    "not_utf8": "the request is not valid UTF-8: %-encode the query string",
+    # Documents, uploads and the server.
+    "not_found": "not found",
+    "no_such_report": "no report with id {id!r}",
+    "original_missing": "the original file is no longer in the archive folder",
+    "method_not_allowed": "this address does not support the {method} method",
+    "upload_too_large": "the upload is larger than the limit of {limit_mb:g} MB",
+    "index_unavailable": "{reason}",
+    "internal_error": "internal error: the problem was logged on the server",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: a code from ENGLISH and the parameters its wordings use."""
+
+    code: str
+    params: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The English wording (the code itself for a code no table knows)."""
+        return word(ENGLISH, self)
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "params": self.params, "text": self.text()}
+
+
+def word(table: dict[str, str], message: Message) -> str:
+    """`message` worded by `table` (a surface's wording of the codes); never raises."""
+    template = table.get(message.code)
+    if template is None:
+        return message.code
+    try:
+        return template.format(**message.params)
+    except (KeyError, IndexError, ValueError):
+        return template
