@@ -28,6 +28,7 @@ ENGLISH = {
     "not_an_instant": "{name} must be an ISO date or time like 2025-02-04T09:30:00, got {value!r}",
     "bad_sort": "sort must be one of {allowed}, got {value!r}",
     "dates_reversed": "from ({date_from}) is after to ({date_to})",
+    "too_many_values": "{name} is given {count} times; at most {limit} values are allowed",
     "page_beyond_end": "page {page} is beyond the last page ({last}) of {total} results",
     "not_utf8": "the request is not valid UTF-8: %-encode the query string",
     # Documents, uploads and the server.

@@ -22,6 +22,8 @@ from indexer.snippets import Needle
 from indexer.textrules import CJK_CHARS, LATIN_WORD
 
 FILTER_PREFIXES = ("broker", "industry", "rating")
+UNKNOWN = "未知"            # the facet value of reports without one (no industry, no rating found)
+MAX_FACET_VALUES = 50       # values of one facet in a request
 SORTS = ("relevance", "date")
 _NOT_FIELDS = ("http", "https", "ftp", "mailto", "file")     # a URL's scheme is text, not a mistyped field
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
@@ -186,16 +188,28 @@ class SearchRequest:
     page: int = 1
     size: int = 10
     sort: str = "relevance"
-    broker: str = ""
-    industry: str = ""
-    rating: str = ""
+    broker: tuple[str, ...] = ()       # facet values: any of them (OR); different facets AND
+    industry: tuple[str, ...] = ()
+    rating: tuple[str, ...] = ()
     date_from: str = ""
     date_to: str = ""
     indexed_from: float | None = None
     indexed_to: float | None = None
 
-    def filters(self) -> dict[str, str]:
+    def filters(self) -> dict[str, tuple[str, ...]]:
+        """The facet values selected, by facet (UNKNOWN selects the reports without a value)."""
         return {k: v for k, v in (("broker", self.broker), ("industry", self.industry), ("rating", self.rating)) if v}
+
+
+def _facet_values(params: Mapping, name: str) -> tuple[str, ...]:
+    """Every non-empty value of a repeated parameter (broker=A&broker=B), in order, once each."""
+    raw = params.getlist(name) if hasattr(params, "getlist") else params.get(name) or ()
+    if isinstance(raw, str):
+        raw = [raw]
+    values = [str(value).strip() for value in raw]
+    if len(values) > MAX_FACET_VALUES:
+        raise InvalidRequest("too_many_values", name=name, count=len(values), limit=MAX_FACET_VALUES)
+    return tuple(dict.fromkeys(value for value in values if value))
 
 
 def _parse_int(params: Mapping, name: str, default: int, low: int, high: int) -> int:
@@ -249,9 +263,9 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
         page=_parse_int(params, "page", 1, 1, limits.max_page),
         size=_parse_int(params, "size", limits.default_size, 1, limits.max_size),
         sort=sort,
-        broker=str(params.get("broker") or "").strip(),
-        industry=str(params.get("industry") or "").strip(),
-        rating=str(params.get("rating") or "").strip(),
+        broker=_facet_values(params, "broker"),
+        industry=_facet_values(params, "industry"),
+        rating=_facet_values(params, "rating"),
         date_from=_parse_day(params, "from"),
         date_to=_parse_day(params, "to"),
         indexed_from=_parse_instant(params, "indexed_from"),

@@ -16,7 +16,7 @@ from indexer.analysis import init_jieba
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest
 from indexer.normalize import fold
-from indexer.query import ParsedQuery, SearchRequest, parse_query
+from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, parse_query
 from indexer.ranking import rank
 from indexer.schema import stored_markup
 from indexer.snippets import Needle, build_passages, page_at
@@ -63,7 +63,15 @@ class ArchiveSearcher:
     # -- matching -------------------------------------------------------------------------
     def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
         """The exact set of documents the query and filters select."""
+        docs = self._match(view, query, request, self._facet_docs(view, request))
+        return docs
+
+    def _match(self, view: IndexView, query: ParsedQuery, request: SearchRequest,
+               selected: dict[str, set[int]]) -> set[int]:
+        """The documents of the query and filters, narrowed by the facet selections in `selected`."""
         docs: set[int] | None = self._filter_docs(view, query, request)
+        for found in selected.values():
+            docs = found if docs is None else docs & found
         cache: dict = {}
         if len(query.clauses) > 1:
             # Narrow by every clause's candidates first (set operations only), so that the text
@@ -95,14 +103,13 @@ class ArchiveSearcher:
         return docs
 
     def _filter_docs(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int] | None:
-        # A filter parameter is a facet value and selects exactly it (rating=推荐 is not 强烈推荐);
-        # a prefix typed in the query (broker:中信) matches every value holding it.
-        wanted = [(name, fold(v), True) for name, v in request.filters().items()]
-        wanted += [(name, value, False) for name, values in query.filters.items() for value in values]
+        # A prefix typed in the query (broker:中信) matches every value holding it; the facet
+        # parameters (exact values) are applied by the caller (see _facet_docs).
         docs: set[int] | None = None
-        for name, value, exact in wanted:
-            found = view.docs_with(name, value, exact)
-            docs = found if docs is None else docs & found
+        for name, values in query.filters.items():
+            for value in values:
+                found = view.docs_with(name, value, exact=False)
+                docs = found if docs is None else docs & found
         if request.date_from or request.date_to:
             low, high = request.date_from or "0000", request.date_to or "9999"
             date = view.date
@@ -113,6 +120,35 @@ class ArchiveSearcher:
             added = view.added
             docs = {d for d in (view.live if docs is None else docs) if low <= added[d] <= high}
         return docs
+
+    @staticmethod
+    def _facet_docs(view: IndexView, request: SearchRequest) -> dict[str, set[int]]:
+        """Per selected facet, the documents holding any of its selected values (exactly:
+        rating=推荐 is not 强烈推荐; UNKNOWN selects the documents without a value)."""
+        selected = {}
+        for name, values in request.filters().items():
+            found: set[int] = set()
+            for value in values:
+                found |= view.docs_with(name, "" if value == UNKNOWN else fold(value), exact=True)
+            selected[name] = found
+        return selected
+
+    def _facets(self, view: IndexView, query: ParsedQuery, request: SearchRequest,
+                selected: dict[str, set[int]], docs: set[int]) -> dict[str, list]:
+        """Facet counts, disjunctive: a selected facet counts over the documents every other
+        filter selects, so its other values stay listed with what picking them would add."""
+        facets = {}
+        for name in FACETS:
+            if name in selected:
+                others = {other: found for other, found in selected.items() if other != name}
+                base = self._match(view, query, request, others)
+            else:
+                base = docs
+            column = view.columns[name]
+            counts = Counter(column[d] or UNKNOWN for d in base)
+            counts.pop(None, None)
+            facets[name] = [[value, n] for value, n in sorted(counts.items(), key=_facet_order)]
+        return facets
 
     # -- ranking --------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> dict:
@@ -130,7 +166,8 @@ class ArchiveSearcher:
                 request.date_from or request.date_to or request.indexed_from or request.indexed_to):
             raise InvalidRequest("empty_query")
         view = self.view()
-        docs = self.match(view, query, request)
+        selected = self._facet_docs(view, request)
+        docs = self._match(view, query, request, selected)
         total = len(docs)
         start = (request.page - 1) * request.size
         if request.page > 1 and start >= total:
@@ -145,13 +182,7 @@ class ArchiveSearcher:
             page = rank(view, query, docs, need)[start:need]
         needles = [t.needle for t in query.positive_terms()]
         hits = [self._hit(view, docnum, score, needles) for score, docnum in page]
-        facets = {}
-        for name in FACETS:
-            column = view.columns[name]
-            counts = Counter(column[d] for d in docs)
-            counts.pop("", None)
-            counts.pop(None, None)
-            facets[name] = [[value, n] for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        facets = self._facets(view, query, request, selected, docs)
         return {
             "ok": True,
             "query": request.q,
@@ -221,6 +252,13 @@ class ArchiveSearcher:
     def document_count(self) -> int:
         view = self.view()
         return len(view.live)
+
+
+def _facet_order(item: tuple[str, int]) -> tuple:
+    """Most documents first, then by pinyin, UNKNOWN last among equals. GB18030 orders the
+    common (GB2312 level-1) characters by pinyin, which is what broker and industry names use."""
+    value, count = item
+    return -count, value == UNKNOWN, value.encode("gb18030", "replace")
 
 
 def _markup_fields(stored: dict) -> dict:

@@ -24,6 +24,7 @@ CHINESE = {
     "not_an_instant": "入库时间格式不对（{name}）：应为 2025-02-04 或 2025-02-04T09:30:00，收到的是“{value}”。",
     "bad_sort": "排序方式只能是“相关度”（relevance）或“日期”（date）。",
     "dates_reversed": "起始日期 {date_from} 晚于结束日期 {date_to}。",
+    "too_many_values": "一次最多选择 {limit} 个{name}，收到了 {count} 个。",
     "page_beyond_end": "第 {page} 页超出了范围：共 {total} 条结果，只有 {last} 页。",
     "not_utf8": "请求不是有效的 UTF-8 编码。",
     "not_found": "没有这个页面或报告。",
@@ -36,7 +37,7 @@ CHINESE = {
 }
 
 # Parameter names as the pages call them.
-PARAMETER_NAMES = {"page": "页码", "size": "每页条数", "from": "起始日期", "to": "结束日期",
+PARAMETER_NAMES = {"broker": "券商", "industry": "行业", "rating": "评级", "page": "页码", "size": "每页条数", "from": "起始日期", "to": "结束日期",
                    "indexed_from": "入库起始时间", "indexed_to": "入库结束时间"}
 
 

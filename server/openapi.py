@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from indexer.config import Settings
+from indexer.query import MAX_FACET_VALUES, UNKNOWN
 
 STR = {"type": "string"}
 INT = {"type": "integer"}
@@ -135,6 +136,13 @@ def _search_parameters(settings: Settings) -> list[dict]:
             description += "; an empty value is the same as leaving the parameter out"
         return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
+    def facet_values(name: str, label: str) -> dict:
+        return {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
+                "schema": {"type": "array", "items": STR, "maxItems": MAX_FACET_VALUES},
+                "description": f"only reports of one of these {label} values (repeat the parameter: values of "
+                               f"one facet are ORed, different facets ANDed; the facet's counts stay those of "
+                               f"the other filters); {UNKNOWN} selects the reports without a {label}"}
+
     return [
         query("q", {"type": "string", "maxLength": limits.max_query_chars},
               'the query: words (ANDed), "exact phrases", OR, -word / NOT word, title: broker: industry: rating:; '
@@ -145,9 +153,8 @@ def _search_parameters(settings: Settings) -> list[dict]:
               "hits per page"),
         query("sort", {"type": "string", "enum": ["relevance", "date"], "default": "relevance"},
               "relevance (BM25F with proximity) or date (newest first)"),
-        query("broker", STR, "only reports of this broker (a facet value)"),
-        query("industry", STR, "only reports of this industry (a facet value)"),
-        query("rating", STR, "only reports with this rating (a facet value)"),
+        *(facet_values(name, label) for name, label in (("broker", "broker"), ("industry", "industry"),
+                                                          ("rating", "rating"))),
         query("from", {"type": "string", "format": "date"}, "report date on or after this day (YYYY-MM-DD)"),
         query("to", {"type": "string", "format": "date"}, "report date on or before this day (YYYY-MM-DD)"),
         query("indexed_from", {"type": "string", "format": "date-time"}, "added to the archive at or after this time"),

@@ -35,23 +35,51 @@ BROWSE_SIZE = 8
 MIME_TYPES = {"txt": "text/plain", "md": "text/markdown", "pdf": "application/pdf"}
 RECEIPT_LABELS = {"queued": "排队中", "indexed": "已入库", "unchanged": "未变化", "duplicate": "重复",
                   "deleted": "已删除", "failed": "失败"}
-def current_state() -> dict[str, str]:
-    """The results page's state from the query string (only known keys, empty ones dropped)."""
-    return {key: request.args.get(key, "").strip() for key in STATE_KEYS if request.args.get(key, "").strip()}
+def current_state() -> dict[str, str | list[str]]:
+    """The results page's state from the query string (only known keys, empty ones dropped);
+    a facet holds the list of its selected values (broker=A&broker=B)."""
+    state: dict[str, str | list[str]] = {}
+    for key in STATE_KEYS:
+        if key in FACET_LABELS:
+            values = list(dict.fromkeys(v.strip() for v in request.args.getlist(key) if v.strip()))
+            if values:
+                state[key] = values
+        elif request.args.get(key, "").strip():
+            state[key] = request.args.get(key, "").strip()
+    return state
 
 
-def state_url(state: dict[str, str], **changes) -> str:
+@bp.app_template_global()
+def state_url(state: dict, **changes) -> str:
     """The /search URL of `state` with `changes` applied (None removes a key); page resets unless given."""
     merged = dict(state)
     if "page" not in changes:
         merged.pop("page", None)
     for key, value in changes.items():
-        if value in (None, ""):
+        if value in (None, "", []):
             merged.pop(key, None)
         else:
-            merged[key] = str(value)
-    ordered = [(key, merged[key]) for key in STATE_KEYS if key in merged]
-    return url_for("web.search") + ("?" + urlencode(ordered) if ordered else "")
+            merged[key] = value if isinstance(value, list) else str(value)
+    return url_for("web.search") + ("?" + urlencode(state_pairs(merged)) if merged else "")
+
+
+@bp.app_template_global()
+def state_pairs(state: dict) -> list[tuple[str, str]]:
+    """The query-string pairs of a state, in a stable order (one pair per selected facet value)."""
+    pairs = []
+    for key in STATE_KEYS:
+        value = state.get(key)
+        if value:
+            pairs.extend((key, item) for item in (value if isinstance(value, list) else [value]))
+    return pairs
+
+
+@bp.app_template_global()
+def toggle_url(state: dict, name: str, value: str) -> str:
+    """The URL with facet value `value` selected when it was not, deselected when it was."""
+    chosen = list(state.get(name, []))
+    chosen = [v for v in chosen if v != value] if value in chosen else [*chosen, value]
+    return state_url(state, **{name: chosen or None})
 
 
 def page_numbers(page: int, last: int) -> list[int | None]:
@@ -90,7 +118,7 @@ def browse_answer() -> dict | None:
 def render_home(status: int = 200, hint: str = ""):
     answer = browse_answer()
     return render_template("search.html", answer=None, browse=answer, state=current_state(), error=None,
-                           hint=hint, state_url=state_url, facet_labels=FACET_LABELS, facet_limit=FACET_LIMIT,
+                           hint=hint, facet_labels=FACET_LABELS, facet_limit=FACET_LIMIT,
                            is_home=True), status
 
 
@@ -114,10 +142,10 @@ def search():
     except InvalidRequest as exc:
         error = {"message": chinese(exc.message), "code": exc.message.code,
                  "first_page": state_url(state, page=None) if exc.message.code == "page_beyond_end" else None}
-    context = dict(state=state, state_url=state_url, facet_labels=FACET_LABELS, facet_limit=FACET_LIMIT,
+    context = dict(state=state, facet_labels=FACET_LABELS, facet_limit=FACET_LIMIT,
                    is_home=False, browse=None, hint="",
                    active=[key for key in FILTER_KEYS if key in state], filter_labels=FILTER_LABELS,
-                   json_url=url_for("api.search", **{k: v for k, v in state.items()}))
+                   json_url=url_for("api.search") + "?" + urlencode(state_pairs(state)))
     if error:
         return render_template("search.html", answer=None, error=error, **context), 400
     last = max(1, math.ceil(answer["total"] / answer["size"]))

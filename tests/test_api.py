@@ -97,7 +97,47 @@ def test_facet_filter_changes_counts(client):
     filtered = search(client, q="DeepSeek", broker="开源证券")
     assert filtered["total"] == 2
     assert {hit["broker"] for hit in filtered["hits"]} == {"开源证券"}
-    assert filtered["facets"]["broker"] == [["开源证券", 2]]
+    # Disjunctive: the selected facet keeps every value with its count, so another can be added;
+    # the other facets count the selection.
+    assert filtered["facets"]["broker"] == everything["facets"]["broker"]
+    assert sum(n for _, n in filtered["facets"]["rating"]) == 2
+
+
+def test_values_of_one_facet_are_ored_and_facets_anded(client):
+    everything = search(client, q="DeepSeek")
+    counts = dict(everything["facets"]["broker"])
+    both = search(client, q="DeepSeek", broker=["开源证券", "东莞证券"])
+    assert both["total"] == counts["开源证券"] + counts["东莞证券"] == 3
+    assert {hit["broker"] for hit in both["hits"]} == {"开源证券", "东莞证券"}
+    narrowed = search(client, q="DeepSeek", broker=["开源证券", "东莞证券"], rating="超配")
+    assert {hit["path"] for hit in narrowed["hits"]} == {DONGGUAN}
+    # The rating facet counts what the brokers select; the broker facet what the rating selects.
+    assert dict(both["facets"]["rating"]).get("超配") == 1
+    assert dict(narrowed["facets"]["broker"]) == {"东莞证券": 1}
+
+
+def test_reports_without_a_value_are_selectable_as_unknown(client):
+    everything = search(client, q="DeepSeek")
+    unknown = dict(everything["facets"]["industry"]).get("未知")
+    assert unknown, everything["facets"]["industry"]
+    answer = search(client, q="DeepSeek", industry="未知")
+    assert answer["total"] == unknown and all(hit["industry"] == "" for hit in answer["hits"])
+    # Unknown sorts last among equal counts; otherwise most documents first.
+    counts = [n for _, n in everything["facets"]["industry"]]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_facet_values_of_equal_count_are_in_pinyin_order():
+    from indexer.search import _facet_order
+    names = [["浦银国际", 1], ["申万宏源", 1], ["未知", 1], ["海通证券", 1], ["东莞证券", 2], ["开源证券", 1]]
+    assert [v for v, _ in sorted(names, key=_facet_order)] == ["东莞证券", "海通证券", "开源证券", "浦银国际",
+                                                                 "申万宏源", "未知"]
+
+
+def test_too_many_values_of_one_facet_is_a_400(client):
+    answer = client.get("/api/search", query_string={"q": "模型", "broker": [f"券商{i}" for i in range(51)]})
+    assert answer.status_code == 400 and answer.json["code"] == "too_many_values"
+    assert answer.json["params"] == {"name": "broker", "count": 51, "limit": 50}
 
 
 @pytest.mark.parametrize("name, value, expected", [

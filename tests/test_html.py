@@ -13,6 +13,8 @@ from indexer.indexing import Indexer
 from indexer.normalize import fold
 from server import create_app
 
+from conftest import make_settings
+
 R1 = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
 WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
 DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
@@ -128,14 +130,40 @@ def test_segmentation_is_shown_in_one_quiet_line(client):
 def test_clicking_a_broker_facet_filters_and_changes_the_count(client):
     page = get_page(client, "/search", q="DeepSeek")
     assert result_count(page) == 5
-    link = re.search(r'<a href="([^"]+)"><span class="facet-value">开源证券</span><span class="count">2</span>', page)
-    assert link
-    href = link.group(1).replace("&amp;", "&")
+    href = facet_link(page, "开源证券", 2)
     assert parse_qs(urlsplit(href).query) == {"q": ["DeepSeek"], "broker": ["开源证券"]}
     filtered = get_page(client, href)
     assert result_count(filtered) == 2
-    assert '<li class="active">' in filtered
+    assert '<li class="active">' in filtered and 'aria-checked="true"' in filtered
     assert "去掉这个筛选" in filtered
+    # A second broker is added to the first (no 清除 needed), and clicking a selected one removes it.
+    both = facet_link(filtered, "东莞证券", 1)
+    assert parse_qs(urlsplit(both).query) == {"q": ["DeepSeek"], "broker": ["开源证券", "东莞证券"]}
+    both_page = get_page(client, both)
+    assert result_count(both_page) == 3 and both_page.count('<li class="active">') == 2
+    assert parse_qs(urlsplit(facet_link(both_page, "开源证券", 2)).query) == {"q": ["DeepSeek"], "broker": ["东莞证券"]}
+
+
+def facet_link(page: str, value: str, count: int) -> str:
+    link = re.search(r'<a href="([^"]+)" role="checkbox"[^>]*><span class="facet-value">' + value
+                     + f'</span><span class="count">{count}</span>', page)
+    assert link, value
+    return link.group(1).replace("&amp;", "&")
+
+
+def test_every_facet_value_is_reachable(tmp_path):
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    brokers = [f"测试券商{i:02d}" for i in range(15)]
+    for i, broker in enumerate(brokers):
+        (archive / f"r{i}.md").write_text(f"---\ntitle: 报告{i}\nbroker: {broker}\n---\n算力需求持续增长。\n",
+                                          encoding="utf-8")
+    Indexer(settings).build()
+    page = get_page(create_app(settings).test_client(), "/search", q="算力")
+    more = re.search(r'<details class="facet-more">(.*?)</details>', page, re.S)
+    assert more and "更多（3 项）" in more.group(1)
+    listed = re.findall(r'<span class="facet-value">(测试券商\d+)</span>', page)
+    assert sorted(listed) == brokers
 
 
 def test_date_range_form_keeps_the_other_state(client):
