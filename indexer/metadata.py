@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from indexer.normalize import clean_inline
-from indexer.textrules import FRONT_MATTER, drop_markers, map_private_use
+from indexer.textrules import CONTACT_LINE, CREDIT_LINE, FRONT_MATTER, drop_markers, map_private_use
 
 # Where the cover page of a report ends at the latest: title, date, rating and industry are
 # looked for only here, so that dates and ratings of the body and disclaimers never count.
@@ -220,8 +220,6 @@ _BOILERPLATE_START = re.compile(
 )
 _READ_NOTICE = re.compile(r"请务必|请阅读|敬请|参阅|详见")
 _RELATED_HEADING = re.compile(r"^(?:相关研究|相关报告|近期研究|近期报告|往期报告|往期回顾|历史研究|相关研究报告)")
-_CONTACT = re.compile(r"@|电话|邮箱|[Tt]el|[Ee]-?mail|https?:|www\.|地址|邮编|网址|传真")
-_ANALYST_LINE = re.compile(r"分析师|证书编号|执业证书|SAC|S\d{13}|研究助理|联系人|研究员")
 _SOURCE_LINE = re.compile(r"^(?:数据|资料)?来源|行业走势|市场表现|股价走势|相对表现|走势图|相关研究")
 _SUBTITLE = re.compile(
     r"^(?:——|—|--|－－)|^(?:证券研究报告|研究报告|行业研究|公司研究|策略研究|宏观研究|固定收益|"
@@ -320,7 +318,7 @@ def _is_title_candidate(line: str) -> bool:
         return False
     if len(compact) <= 12 and _REPORT_KIND.search(compact):
         return False
-    if _BULLET.match(compact) or _CONTACT.search(line) or _ANALYST_LINE.search(line):
+    if _BULLET.match(compact) or CONTACT_LINE.search(line) or CREDIT_LINE.search(line):
         return False
     if _SOURCE_LINE.search(compact) or _is_date_line(line):
         return False
@@ -391,7 +389,7 @@ def cover_title(line: str, continued: bool = False, strict: bool = False) -> str
     if not compact or _URL.search(text) or _is_generic_label(compact) or not _CJK.search(compact):
         return ""
     if continued:
-        ok = len(compact) >= 2 and not _is_date_line(text) and not _CONTACT.search(text)
+        ok = len(compact) >= 2 and not _is_date_line(text) and not CONTACT_LINE.search(text)
         return text if ok else ""
     if strict and _KIND_LINE.search(compact) and not re.search(r"[：:]", compact):
         return ""
@@ -417,7 +415,7 @@ def _first_line_title(lines: list[str]) -> str:
         return ""
     if len(_compact(following)) < max(BODY_AFTER_TITLE_MIN, 2 * len(compact)):
         return ""
-    if _is_generic_label(compact) or _URL.search(first) or _CONTACT.search(first) or _ANALYST_LINE.search(first):
+    if _is_generic_label(compact) or _URL.search(first) or CONTACT_LINE.search(first) or CREDIT_LINE.search(first):
         return ""
     date = _DATE.search(first)
     if date and len(_compact(first[: date.start()] + first[date.end():])) < 4:

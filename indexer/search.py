@@ -19,7 +19,7 @@ from indexer.normalize import fold
 from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, parse_query
 from indexer.ranking import rank
 from indexer.schema import stored_markup
-from indexer.snippets import Needle, build_passages, page_at
+from indexer.snippets import Needle, build_passages, find_spans, mark_html, merge_spans, page_at
 from indexer.store import IndexStore
 from indexer.view import TEXT_CACHE_CHARS, IndexView, TextCache, exact_by_postings
 
@@ -201,9 +201,11 @@ class ArchiveSearcher:
         folded = view.folded(docnum).text
         pages = (stored.get("meta") or {}).get("pages") or []
         passages = build_passages(stored["text"], folded, stored["body_len"], needles)
+        title = stored["title"]
         return {
             "id": stored["id"],
-            "title": stored["title"],
+            "title": title,
+            "title_html": mark_html(title, merge_spans(find_spans(fold(title), needles)), 0, len(title)),
             "date": stored.get("date", ""),
             "broker": stored.get("broker", ""),
             "industry": stored.get("industry", ""),

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from html import escape
 
-from indexer.textrules import latin_word_spans
+from indexer.textrules import CONTACT_LINE, CREDIT_LINE, TIGHT, latin_word_spans
 
 FRAGMENT_CHARS = 140        # aim: a fragment of about 80-160 characters
 MAX_FRAGMENTS = 3
 MAX_OCCURRENCES = 400       # per needle: enough to choose fragments, bounded for huge reports
 SENTENCE_ENDS = "。！？；!?;\n"
+CREDIT_LINE_CHARS = 80      # a cover's credit line (analyst, SAC number, e-mail) is short
+_LIST_DASH = re.compile(f"(^|\\n)[ \\t]*[-–—•·▪●○◆◇■□*⚫➢►❖]+(?:[ \\t]+|(?=[{TIGHT}]))")
+SHINGLE = 6                 # characters: two fragments sharing half their 6-grams say the same thing
+SAME_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,27 @@ def _sentence_window(text: str, lo: int, hi: int, start: int, end: int) -> tuple
 
 
 def _render(text: str, left: int, right: int, marks: list[tuple[int, int]], lo: int, hi: int) -> str:
-    inner = mark_html(text, marks, left, right)
+    inner = _LIST_DASH.sub(r"\1", mark_html(text, marks, left, right))    # a list's dash reads as noise
     return ("…" if left > lo else "") + inner.strip().replace("\n", " ") + ("…" if right < hi else "")
+
+
+def _holds_credit_line(text: str, left: int, right: int) -> bool:
+    """Whether a fragment holds a short line of credits or contacts (analyst, SAC number, e-mail):
+    a report's cover, which reads as noise next to its sentences."""
+    line_start = text.rfind("\n", 0, left) + 1
+    while line_start < right:
+        line_end = text.find("\n", line_start)
+        line_end = len(text) if line_end == -1 else line_end
+        line = text[line_start:line_end]
+        if len(line) <= CREDIT_LINE_CHARS and (CREDIT_LINE.search(line) or CONTACT_LINE.search(line)):
+            return True
+        line_start = line_end + 1
+    return False
+
+
+def _shingles(fragment: str) -> set[str]:
+    compact = "".join(fragment.split())
+    return {compact[i:i + SHINGLE] for i in range(max(1, len(compact) - SHINGLE + 1))}
 
 
 def build_snippets(text: str, folded: str, body_len: int, needles: list[Needle],
@@ -135,12 +159,19 @@ def build_passages(text: str, folded: str, body_len: int, needles: list[Needle],
         left, right = _sentence_window(text, lo, hi, start, end)
         inside = [s for s in spans if s[0] >= left and s[1] <= right]
         distinct = len({s[2] for s in inside})
-        candidates.append((-distinct, -len(inside), left, left, right))
+        # Matches in the body's sentences first; a cover's credit lines only when nothing else matches.
+        candidates.append((_holds_credit_line(text, left, right), -distinct, -len(inside), left, right))
     candidates.sort()
     chosen: list[tuple[int, int]] = []
-    for _, _, _, left, right in candidates:
+    seen: set[str] = set()
+    for *_, left, right in candidates:
         if any(left < b and a < right for a, b in chosen):
             continue
+        # What a report says twice (its summary again in the body) is shown once.
+        shingles = _shingles(text[left:right])
+        if len(shingles & seen) >= SAME_SHARE * len(shingles):
+            continue
+        seen |= shingles
         chosen.append((left, right))
         if len(chosen) == max_fragments:
             break

@@ -17,6 +17,11 @@ CJK_RE = re.compile(f"[{CJK_CHARS}]")
 LATIN_WORD = re.compile(f"[0-9]+(?:\\.[0-9]+)+|[{LATIN_CHARS}]+")
 _LATIN_RUN_CHAR = re.compile(f"[{LATIN_CHARS}.]")
 
+# A report's credits and contacts: the cover and closing lines that name analysts with their SAC
+# certificates, e-mail, telephone and address. Titles never come from them; snippets use them last.
+CONTACT_LINE = re.compile(r"@|电话|邮箱|[Tt]el|[Ee]-?mail|https?:|www\.|地址|邮编|网址|传真")
+CREDIT_LINE = re.compile(r"分析师|证书编号|执业证书|SAC|S\d{13}|研究助理|联系人|研究员")
+
 # What report templates and extraction tools leave in the text: layout tags of the broker's
 # template ([Table_Title], [table_research], with the spaces pypdf puts inside them: "Tabl e_Title"),
 # unfilled placeholders (＃assAuthor＃), page tags and unmapped glyph ids (cid:123).

@@ -53,7 +53,9 @@ def _schemas() -> dict:
                       "description": "what was ignored or read differently, each with its code"},
         }),
         "Hit": _obj({
-            "id": STR, "title": STR, "date": DAY_OR_EMPTY, "broker": STR, "industry": STR, "rating": STR,
+            "id": STR, "title": STR,
+            "title_html": {"type": "string", "description": "the title, escaped, its matches wrapped in <mark>"},
+            "date": DAY_OR_EMPTY, "broker": STR, "industry": STR, "rating": STR,
             "path": STR, "paths": {"type": "array", "items": STR, "minItems": 1},
             "score": {"type": "number", "minimum": 0},
             "snippets": {"type": "array", "items": STR, "maxItems": 3,

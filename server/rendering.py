@@ -33,6 +33,7 @@ MAX_MARKS = 2000            # a very common word in a long report: mark the firs
 class RenderedDocument:
     """The HTML of a document's body and boilerplate, and how many matches were marked."""
 
+    title: str          # the title, escaped, its matches marked (the first marks of the page)
     body: str
     boilerplate: str
     marks: int
@@ -136,13 +137,16 @@ def render_document(document: dict, q: str = "") -> RenderedDocument:
     """
     needles = query_needles(q)
     counter = _MarkCounter()
+    title = document["title"]
+    title_html = _marked(title, _merged_spans(fold(title), needles), 0, len(title), counter)
     text, body_len = document["text"], document["body_len"]
     markup = document.get("html")
     if markup is not None:
         body = highlight_html(markup["body"], needles, counter)
         boilerplate = highlight_html(markup["boilerplate"], needles, counter) if markup["boilerplate"] else ""
-        return RenderedDocument(body, boilerplate, counter.count, True)
+        return RenderedDocument(title_html, body, boilerplate, counter.count, True)
     pages = document.get("pages") or []
     body = render_paragraphs(text, 0, body_len, needles, counter, pages)
     boilerplate = render_paragraphs(text, body_len, len(text), needles, counter, pages)
-    return RenderedDocument(body, boilerplate, counter.count, False, RENDER_NOTES.get(document.get("render_note", ""), ""))
+    return RenderedDocument(title_html, body, boilerplate, counter.count, False,
+                            RENDER_NOTES.get(document.get("render_note", ""), ""))

@@ -10,10 +10,10 @@ from indexer.errors import InvalidRequest, QueryTooLong
 from indexer.indexing import Indexer
 from indexer.normalize import fold, normalize_query_text
 from indexer.search import ArchiveSearcher
-from indexer.query import parse_query, parse_request
+from indexer.query import SearchRequest, parse_query, parse_request
 from indexer.snippets import Needle, build_snippets
 
-from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN, SPDBI, WEEKLY
+from conftest import ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN, SPDBI, WEEKLY, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +217,47 @@ def test_boilerplate_stays_out_of_snippets_when_body_matches():
     text = body + "\n\n" + boiler
     snippets = build_snippets(text, fold(text), len(body), [Needle("买入")])
     assert snippets and all("评级说明" not in s for s in snippets)
+
+
+def test_a_sentence_said_twice_is_one_snippet():
+    summary = "2025年1月20日，幻方量化旗下AI公司DeepSeek正式发布DeepSeek-R1模型，并同步开源模型权重。"
+    again = "2025年1月20日，幻方量化旗下AI公司DeepSeek正式发布DeepSeek-R1模型，并同步开源模型权重，其在数学、代码等任务上比肩o1。"
+    other = "DeepSeek-R1在后训练阶段大规模使用了强化学习技术，显著增强了模型推理能力。"
+    text = "\n".join([summary, "填充内容没有匹配。" * 20, again, "填充内容没有匹配。" * 20, other])
+    snippets = [re.sub("<[^>]+>", "", s) for s in build_snippets(text, fold(text), len(text), [Needle("deepseek", True)])]
+    assert len(snippets) == 2 and any("强化学习" in s for s in snippets)
+
+
+def test_a_cover_credit_line_is_the_last_choice_for_a_snippet():
+    cover = "DeepSeek行业点评报告\n任浪（分析师）\nrenlang@kysec.cn\n证书编号：S0790520030001"
+    body = "\n".join(["填充内容没有匹配。" * 20, "DeepSeek-R1蒸馏小模型可以使其性能大幅提升。",
+                      "填充内容没有匹配。" * 20, "国产算力芯片已与DeepSeek适配。"])
+    text = cover + "\n" + body
+    snippets = build_snippets(text, fold(text), len(text), [Needle("deepseek", True)])
+    assert len(snippets) == 3
+    assert "分析师" not in snippets[0] + snippets[1] and "蒸馏" in snippets[0] + snippets[1]
+    # With nothing else matching, the cover is still shown.
+    assert "分析师" in build_snippets(cover, fold(cover), len(cover), [Needle("任浪")])[0]
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("- 开源模型DeepSeek-R1性能对标o1。", "开源模型DeepSeek-R1性能对标o1。"),
+    ("-开源模型DeepSeek-R1性能对标o1。", "开源模型DeepSeek-R1性能对标o1。"),
+    ("⚫ DeepSeek取得双重突破。", "DeepSeek取得双重突破。"),
+    ("-5%的跌幅后DeepSeek回升。", "-5%的跌幅后DeepSeek回升。"),     # a negative number keeps its sign
+])
+def test_list_dashes_are_dropped_from_snippets(line, shown):
+    text = "前文没有匹配。\n" + line
+    snippet = build_snippets(text, fold(text), len(text), [Needle("deepseek", True)])[0]
+    assert re.sub("<[^>]+>", "", snippet).strip("…") == shown
+
+
+def test_titles_are_marked_and_escaped(tmp_path):
+    settings = make_settings(tmp_path)
+    (tmp_path / "archive" / "r.md").write_text("---\ntitle: <b>固态电池</b>产业化提速\n---\n固态电池进展。\n", encoding="utf-8")
+    Indexer(settings).build()
+    hit = ArchiveSearcher(settings).search(SearchRequest(q="固态电池"))["hits"][0]
+    assert hit["title_html"] == "&lt;b&gt;<mark>固态电池</mark>&lt;/b&gt;产业化提速"
 
 
 def _scan(texts, q):
