@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from indexer.errors import ConfigError
 
@@ -23,6 +24,8 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
         "max_file_mb": (float, 50.0, "files larger than this are refused with a receipt"),
         "pdf_memory_mb": (int, 1024, "memory one PDF may take while it is read (in a child process)"),
         "pdf_seconds": (float, 60.0, "time one PDF may take to read; slower ones get a failed receipt"),
+        "time_zone": (str, "Asia/Shanghai", "the time zone times are shown in (an IANA name), and naive "
+                      "indexed_from/indexed_to times are read in"),
     },
     "index": {
         "dir": (Path, "var/index", "where the Whoosh index generations and the status live"),
@@ -50,6 +53,8 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
         "max_query_chars": (int, 500, "longest accepted query"),
         "max_terms": (int, 32, "most words and phrases in one query"),
         "max_page": (int, 1000, "deepest page a request may ask for"),
+        "export_rows": (int, 1000, "most rows of a results export (/search.csv)"),
+        "feed_size": (int, 20, "entries of a query feed (/search.atom), newest in the archive first"),
     },
 }
 
@@ -77,6 +82,11 @@ class Settings:
     watcher: Section
     search: Section
     source: Path | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The archive's time zone."""
+        return ZoneInfo(self.archive.time_zone)
 
     @property
     def var_dir(self) -> Path:
@@ -201,4 +211,12 @@ def load_settings(path: str | Path | None = None, overrides: dict | None = None,
         raise ConfigError("[index].hold_deletions_share must be above 0 and at most 1 (1 never holds)")
     if sections["archive"].pdf_memory_mb < MIN_PDF_MEMORY_MB or sections["archive"].pdf_seconds <= 0:
         raise ConfigError(f"[archive].pdf_memory_mb must be at least {MIN_PDF_MEMORY_MB} and pdf_seconds above 0")
+    try:
+        ZoneInfo(sections["archive"].time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[archive].time_zone {sections['archive'].time_zone!r} is not a time zone name "
+                          f"like Asia/Shanghai or UTC") from None
+    for key in ("export_rows", "feed_size"):
+        if sections["search"]._values[key] < 1:
+            raise ConfigError(f"[search].{key} must be at least 1")
     return Settings(source=source, **sections)

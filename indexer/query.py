@@ -24,7 +24,7 @@ from indexer.textrules import CJK_CHARS, LATIN_WORD
 FILTER_PREFIXES = ("broker", "industry", "rating")
 UNKNOWN = "未知"            # the facet value of reports without one (no industry, no rating found)
 MAX_FACET_VALUES = 50       # values of one facet in a request
-SORTS = ("relevance", "date")
+SORTS = ("relevance", "date", "added")   # added: newest in the archive first
 _NOT_FIELDS = ("http", "https", "ftp", "mailto", "file")     # a URL's scheme is text, not a mistyped field
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
 _TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
@@ -235,17 +235,17 @@ def _parse_day(params: Mapping, name: str) -> str:
         raise InvalidRequest("not_a_date", name=name, value=raw[:40]) from None
 
 
-def _parse_instant(params: Mapping, name: str) -> float | None:
+def _parse_instant(params: Mapping, name: str, zone) -> float | None:
     raw = str(params.get(name) or "").strip()
     if not raw:
         return None
-    from datetime import datetime, timezone
+    from datetime import datetime
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidRequest("not_an_instant", name=name, value=raw[:40]) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=zone)     # a time without a zone is the archive's time
     return moment.timestamp() * 1000
 
 
@@ -268,8 +268,8 @@ def parse_request(params: Mapping, settings: Settings) -> SearchRequest:
         rating=_facet_values(params, "rating"),
         date_from=_parse_day(params, "from"),
         date_to=_parse_day(params, "to"),
-        indexed_from=_parse_instant(params, "indexed_from"),
-        indexed_to=_parse_instant(params, "indexed_to"),
+        indexed_from=_parse_instant(params, "indexed_from", settings.zone),
+        indexed_to=_parse_instant(params, "indexed_to", settings.zone),
     )
     if request.date_from and request.date_to and request.date_from > request.date_to:
         raise InvalidRequest("dates_reversed", date_from=request.date_from, date_to=request.date_to)

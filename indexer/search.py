@@ -159,7 +159,12 @@ class ArchiveSearcher:
         """The newest reports and the facets of the whole archive (the start page), as a search answer."""
         return self._answer(SearchRequest(sort="date", size=size), browsing=True)
 
-    def _answer(self, request: SearchRequest, browsing: bool) -> dict:
+    def listing(self, request: SearchRequest, snippets: bool = True) -> dict:
+        """A search for a feed or an export: an empty query lists the whole archive, and the
+        hits may go without snippets (an export of a thousand rows needs none)."""
+        return self._answer(request, browsing=True, snippets=snippets)
+
+    def _answer(self, request: SearchRequest, browsing: bool, snippets: bool = True) -> dict:
         started = time.perf_counter()
         query = parse_query(request.q, self.settings.search.max_terms)
         if not browsing and query.is_empty() and not request.filters() and not (
@@ -178,10 +183,14 @@ class ArchiveSearcher:
             day = view.day
             top = heapq.nsmallest(need, docs, key=lambda d: (-day[d], d))
             page = [(0.0, d) for d in top[start:need]]
+        elif request.sort == "added":
+            added = view.added
+            top = heapq.nsmallest(need, docs, key=lambda d: (-added[d], d))
+            page = [(0.0, d) for d in top[start:need]]
         else:
             page = rank(view, query, docs, need)[start:need]
         needles = [t.needle for t in query.positive_terms()]
-        hits = [self._hit(view, docnum, score, needles) for score, docnum in page]
+        hits = [self._hit(view, docnum, score, needles, snippets) for score, docnum in page]
         facets = self._facets(view, query, request, selected, docs)
         return {
             "ok": True,
@@ -196,11 +205,11 @@ class ArchiveSearcher:
             "facets": facets,
         }
 
-    def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle]) -> dict:
+    def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle], snippets: bool = True) -> dict:
         stored = view.stored(docnum)
-        folded = view.folded(docnum).text
         pages = (stored.get("meta") or {}).get("pages") or []
-        passages = build_passages(stored["text"], folded, stored["body_len"], needles)
+        passages = (build_passages(stored["text"], view.folded(docnum).text, stored["body_len"], needles)
+                    if snippets else [])
         title = stored["title"]
         return {
             "id": stored["id"],
@@ -212,6 +221,7 @@ class ArchiveSearcher:
             "rating": stored.get("rating", ""),
             "path": stored["path"],
             "paths": sorted(view.files(docnum) or [stored["path"]]),
+            "added_at": _iso(stored.get("added_at"), self.settings.zone),
             "score": round(score, 4),
             "snippets": [html for html, _ in passages],
             "passages": [{"html": html, "page": page_at(pages, at)} for html, at in passages],
@@ -242,8 +252,8 @@ class ArchiveSearcher:
             "paths": sorted(files) or [stored["path"]],
             "size": meta.get("size", 0),
             "content_hash": stored["content_hash"],
-            "added_at": _iso(stored.get("added_at")),
-            "indexed_at": _iso(stored.get("indexed_at")),
+            "added_at": _iso(stored.get("added_at"), self.settings.zone),
+            "indexed_at": _iso(stored.get("indexed_at"), self.settings.zone),
             "text": stored["text"],
             "body_len": stored["body_len"],
             "ranked_share": meta.get("ranked_share", 1.0),
@@ -273,8 +283,9 @@ def _markup_fields(stored: dict) -> dict:
     return {"html": {"body": markup["body"], "boilerplate": markup["boilerplate"]}, "render_note": ""}
 
 
-def _iso(millis: int | None) -> str:
+def _iso(millis: int | None, zone) -> str:
+    """Milliseconds since the epoch as an ISO time in the archive's zone (with its offset)."""
     if not millis:
         return ""
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(millis / 1000, timezone.utc).isoformat(timespec="seconds")
+    from datetime import datetime
+    return datetime.fromtimestamp(millis / 1000, zone).isoformat(timespec="seconds")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Flask, current_app
 
@@ -42,10 +42,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from server import api, errors, logs, web
+    from server import api, errors, exports, logs, web
 
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(exports.bp)
     errors.init_app(app)
     logs.init_app(app)
     app.after_request(add_security_headers)
@@ -80,12 +81,23 @@ def add_security_headers(response):
 
 
 def short_time(value: str | None) -> str:
-    """An ISO timestamp as `2025-02-04 09:30 UTC` (or the input when it is not one)."""
+    """An ISO timestamp as `2025-02-04 17:30 UTC+8`, in the archive's time zone (or the input when it is not one)."""
     if not value:
         return ""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return str(value)
-    zone = moment.strftime("%Z") or ""
-    return moment.strftime("%Y-%m-%d %H:%M") + (f" {zone}" if zone else "")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(current_app.config["ARCHIVE_SETTINGS"].zone)
+    return moment.strftime("%Y-%m-%d %H:%M") + " " + utc_offset(moment)
+
+
+def utc_offset(moment: datetime) -> str:
+    """The zone of a time as its offset: UTC+8, UTC-3:30, UTC."""
+    minutes = int(moment.utcoffset().total_seconds() // 60)
+    if not minutes:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")

@@ -22,7 +22,7 @@ CHINESE = {
     "out_of_range": "{name}须在 {low} 到 {high} 之间，收到的是 {value}。",
     "not_a_date": "日期格式不对（{name}）：应为 2025-02-04 这样的形式，收到的是“{value}”。",
     "not_an_instant": "入库时间格式不对（{name}）：应为 2025-02-04 或 2025-02-04T09:30:00，收到的是“{value}”。",
-    "bad_sort": "排序方式只能是“相关度”（relevance）或“日期”（date）。",
+    "bad_sort": "排序方式只能是“相关度”（relevance）、“日期”（date）或“入库时间”（added）。",
     "dates_reversed": "起始日期 {date_from} 晚于结束日期 {date_to}。",
     "too_many_values": "一次最多选择 {limit} 个{name}，收到了 {count} 个。",
     "page_beyond_end": "第 {page} 页超出了范围：共 {total} 条结果，只有 {last} 页。",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from indexer.config import Settings
-from indexer.query import MAX_FACET_VALUES, UNKNOWN
+from indexer.query import MAX_FACET_VALUES, SORTS, UNKNOWN
 
 STR = {"type": "string"}
 INT = {"type": "integer"}
@@ -57,6 +57,7 @@ def _schemas() -> dict:
             "title_html": {"type": "string", "description": "the title, escaped, its matches wrapped in <mark>"},
             "date": DAY_OR_EMPTY, "broker": STR, "industry": STR, "rating": STR,
             "path": STR, "paths": {"type": "array", "items": STR, "minItems": 1},
+            "added_at": {"type": "string", "description": "when the report entered the archive (ISO, archive's zone)"},
             "score": {"type": "number", "minimum": 0},
             "snippets": {"type": "array", "items": STR, "maxItems": 3,
                          "description": "HTML fragments: matches wrapped in <mark>, all other text escaped"},
@@ -73,7 +74,7 @@ def _schemas() -> dict:
             "total": {"type": "integer", "minimum": 0},
             "page": {"type": "integer", "minimum": 1},
             "size": {"type": "integer", "minimum": 1},
-            "sort": {"type": "string", "enum": ["relevance", "date"]},
+            "sort": {"type": "string", "enum": list(SORTS)},
             "took_ms": {"type": "number", "minimum": 0},
             "hits": {"type": "array", "items": _ref("Hit")},
             "facets": _obj({"broker": facet, "industry": facet, "rating": facet}),
@@ -153,8 +154,9 @@ def _search_parameters(settings: Settings) -> list[dict]:
               "1-based page; a page beyond the last one is a 400"),
         query("size", {"type": "integer", "minimum": 1, "maximum": limits.max_size, "default": limits.default_size},
               "hits per page"),
-        query("sort", {"type": "string", "enum": ["relevance", "date"], "default": "relevance"},
-              "relevance (BM25F with proximity) or date (newest first)"),
+        query("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"},
+              "relevance (BM25F with proximity), date (newest report date first) or added (newest in the "
+              "archive first)"),
         *(facet_values(name, label) for name, label in (("broker", "broker"), ("industry", "industry"),
                                                           ("rating", "rating"))),
         query("from", {"type": "string", "format": "date"}, "report date on or after this day (YYYY-MM-DD)"),

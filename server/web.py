@@ -145,7 +145,11 @@ def search():
     context = dict(state=state, facet_labels=FACET_LABELS, facet_limit=FACET_LIMIT,
                    is_home=False, browse=None, hint="",
                    active=[key for key in FILTER_KEYS if key in state], filter_labels=FILTER_LABELS,
-                   json_url=url_for("api.search") + "?" + urlencode(state_pairs(state)))
+                   json_url=url_for("api.search") + "?" + urlencode(state_pairs(state)),
+                   feed_url=url_for("exports.feed") + "?" + urlencode(
+                       [(k, v) for k, v in state_pairs(state) if k not in ("page", "size", "sort")]),
+                   csv_url=url_for("exports.export") + "?" + urlencode(
+                       [(k, v) for k, v in state_pairs(state) if k not in ("page", "size")]))
     if error:
         return render_template("search.html", answer=None, error=error, **context), 400
     last = max(1, math.ceil(answer["total"] / answer["size"]))

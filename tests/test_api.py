@@ -542,3 +542,24 @@ def test_status_does_not_show_the_servers_absolute_paths(sample_index):
     assert report["archive"] == Path(sample_index.archive.root).name
     page = client.get("/status").data.decode()
     assert str(sample_index.archive.root) not in page and str(sample_index.index.dir) not in page
+
+
+def test_times_are_in_the_archive_time_zone(built_samples):
+    from dataclasses import replace
+    from datetime import datetime, timedelta
+
+    from server import create_app
+
+    shanghai = create_app(built_samples).test_client()
+    report_id = next(iter(ids_by_path(shanghai).values()))
+    added = shanghai.get(f"/api/documents/{report_id}").json["added_at"]
+    assert added.endswith("+08:00")
+    assert "UTC+8" in shanghai.get(f"/documents/{report_id}").data.decode()
+    # A time without a zone in indexed_to is the archive's: one minute before the report came in
+    # (Shanghai's wall clock) leaves it out, which the same wall-clock time read as UTC would not.
+    earlier = (datetime.fromisoformat(added) - timedelta(minutes=1)).replace(tzinfo=None).isoformat(timespec="seconds")
+    assert report_id not in {hit["id"] for hit in search(shanghai, indexed_to=earlier)["hits"]}
+    utc = replace(built_samples, archive=type(built_samples.archive)({**built_samples.archive._values, "time_zone": "UTC"}))
+    client = create_app(utc).test_client()
+    assert client.get(f"/api/documents/{report_id}").json["added_at"].endswith("+00:00")
+    assert report_id in {hit["id"] for hit in search(client, indexed_to=earlier, size=10)["hits"]}

@@ -42,6 +42,9 @@ def test_partial_file_takes_defaults_for_the_rest(tmp_path):
     ('[index]\nworkers = 0\n', r"\[index\]\.workers must be at least 1"),
     ('[index]\nhold_deletions_share = 1.5\n', r"hold_deletions_share must be above 0 and at most 1"),
     ('[archive]\npdf_memory_mb = 10\n', r"pdf_memory_mb must be at least 128"),
+    ('[archive]\ntime_zone = "Beijing"\n', r"\[archive\]\.time_zone 'Beijing' is not a time zone name"),
+    ('[archive]\ntime_zone = "../../etc/passwd"\n', r"\[archive\]\.time_zone .* is not a time zone name"),
+    ('[search]\nexport_rows = 0\n', r"\[search\]\.export_rows must be at least 1"),
 ])
 def test_bad_settings_fail_with_the_key_named(tmp_path, text, message):
     config = tmp_path / "bad.toml"
