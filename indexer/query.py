@@ -19,7 +19,7 @@ from indexer.errors import InvalidRequest, QueryTooLong
 from indexer.messages import Message
 from indexer.normalize import normalize_query_text
 from indexer.snippets import Needle
-from indexer.textrules import CJK_CHARS, LATIN_WORD
+from indexer.textrules import CJK_CHARS, CJK_RE, LATIN_WORD
 
 FILTER_PREFIXES = ("broker", "industry", "rating")
 UNKNOWN = "未知"            # the facet value of reports without one (no industry, no rating found)
@@ -58,6 +58,9 @@ class ParsedQuery:
     filters: dict[str, list[str]] = field(default_factory=dict)
     segmentation: list[list[str]] = field(default_factory=list)
     notes: list[Message] = field(default_factory=list)
+    # Runs of Chinese characters jieba split into several words (功率半导体 -> 功率 / 半导体): each
+    # word must appear anywhere, and the documents holding the run itself rank first.
+    runs: list[str] = field(default_factory=list)
 
     def positive_terms(self) -> list[Term]:
         seen = dict.fromkeys(t for clause in self.clauses for alt in clause for t in alt)
@@ -82,7 +85,8 @@ class ParsedQuery:
 def _unit_terms(text: str, field_name: str, query: ParsedQuery, segment: bool) -> list[Term]:
     folded = normalize_query_text(text)
     terms: list[Term] = []
-    for piece in _PIECE.finditer(folded):
+    pieces = list(_PIECE.finditer(folded))
+    for piece in pieces:
         if piece.group("latin"):
             terms.append(Term(piece.group("latin"), "latin", field_name))
             if segment:
@@ -93,6 +97,10 @@ def _unit_terms(text: str, field_name: str, query: ParsedQuery, segment: bool) -
             terms.extend(Term(w, "word", field_name) for w in words)
         else:
             terms.append(Term(piece.group("cjk"), "word", field_name))
+    # A unit written as one run (功率半导体, 5G手机) but matched as several words.
+    run = "".join(piece.group() for piece in pieces)
+    if segment and not field_name and len(terms) > 1 and run == folded and CJK_RE.search(run):
+        query.runs.append(run)
     return terms
 
 

@@ -16,7 +16,7 @@ from indexer.analysis import init_jieba
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest
 from indexer.normalize import fold
-from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, parse_query
+from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
 from indexer.ranking import rank
 from indexer.schema import stored_markup
 from indexer.snippets import Needle, build_passages, find_spans, mark_html, merge_spans, page_at
@@ -188,8 +188,8 @@ class ArchiveSearcher:
             top = heapq.nsmallest(need, docs, key=lambda d: (-added[d], d))
             page = [(0.0, d) for d in top[start:need]]
         else:
-            page = rank(view, query, docs, need)[start:need]
-        needles = [t.needle for t in query.positive_terms()]
+            page = self._rank(view, query, docs, need)[start:need]
+        needles = [Needle(run) for run in query.runs] + [t.needle for t in query.positive_terms()]
         hits = [self._hit(view, docnum, score, needles, snippets) for score, docnum in page]
         facets = self._facets(view, query, request, selected, docs)
         return {
@@ -204,6 +204,27 @@ class ArchiveSearcher:
             "hits": hits,
             "facets": facets,
         }
+
+    @staticmethod
+    def _rank(view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list[tuple[float, int]]:
+        """rank(), with the documents that hold more of the query's split runs (功率半导体 whole, not
+        功率 here and 半导体 there) before those that hold fewer: a tier at a time."""
+        if not query.runs:
+            return rank(view, query, docs, need)
+        held = Counter()
+        for run in dict.fromkeys(query.runs):
+            term = Term(run, "phrase")
+            holding = view.candidates(term) & docs
+            if holding and not exact_by_postings(term):
+                holding = view.holding(holding, term)
+            held.update(holding)
+        out: list[tuple[float, int]] = []
+        for count in sorted(set(held.values()) | {0}, reverse=True):
+            tier = {d for d in docs if held[d] == count}
+            out += rank(view, query, tier, need - len(out))
+            if len(out) >= need:
+                break
+        return out
 
     def _hit(self, view: IndexView, docnum: int, score: float, needles: list[Needle], snippets: bool = True) -> dict:
         stored = view.stored(docnum)

@@ -260,6 +260,23 @@ def test_titles_are_marked_and_escaped(tmp_path):
     assert hit["title_html"] == "&lt;b&gt;<mark>固态电池</mark>&lt;/b&gt;产业化提速"
 
 
+def test_a_run_jieba_splits_ranks_the_reports_holding_it_whole_first(tmp_path):
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    scattered = "功率器件需求旺盛，功率模块放量；半导体设备国产化，半导体材料突破。" * 6
+    (archive / "scattered.txt").write_text("分散\n" + scattered, encoding="utf-8")
+    (archive / "whole.txt").write_text("连续\n行业景气度回升，功率半导体迎来国产替代机遇。" + "其他内容。" * 30, encoding="utf-8")
+    Indexer(settings).build()
+    searcher = ArchiveSearcher(settings)
+    answer = searcher.search(SearchRequest(q="功率半导体"))
+    assert [hit["path"] for hit in answer["hits"]] == ["whole.txt", "scattered.txt"]   # both hold both words
+    assert "<mark>功率半导体</mark>" in answer["hits"][0]["snippets"][0]
+    # Without the run (two words typed apart) BM25 alone decides: the scattered report, which
+    # holds the words six times, comes first.
+    apart = searcher.search(SearchRequest(q="功率 半导体"))
+    assert [hit["path"] for hit in apart["hits"]] == ["scattered.txt", "whole.txt"]
+
+
 def _scan(texts, q):
     """The plain substring scan a query promises to equal (phrases and unquoted words)."""
     if q.startswith('"'):
