@@ -19,6 +19,7 @@ from indexer.normalize import fold
 from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
 from indexer.ranking import rank
 from indexer.schema import stored_markup
+from indexer.similar import similar_reports
 from indexer.snippets import Needle, build_passages, find_spans, mark_html, merge_spans, page_at
 from indexer.store import IndexStore
 from indexer.view import TEXT_CACHE_CHARS, IndexView, TextCache, exact_by_postings
@@ -279,8 +280,18 @@ class ArchiveSearcher:
             "body_len": stored["body_len"],
             "ranked_share": meta.get("ranked_share", 1.0),
             "pages": meta.get("pages", []),
+            "similar": self._similar(view, docnum),
             **_markup_fields(stored),
         }
+
+    def _similar(self, view: IndexView, docnum: int) -> list[dict]:
+        """The reports most like one report (indexer.similar), each with the shared words that make it so."""
+        out = []
+        for other, words in similar_reports(view, docnum):
+            stored = view.stored(other)
+            out.append({"id": stored["id"], "title": stored["title"], "date": stored.get("date", ""),
+                        "broker": stored.get("broker", ""), "words": words})
+        return out
 
     def document_count(self) -> int:
         view = self.view()

@@ -96,6 +96,10 @@ def _schemas() -> dict:
             "html": {"type": "object", "nullable": True, "properties": {"body": STR, "boilerplate": STR},
                      "required": ["body", "boilerplate"],
                      "description": "a Markdown report's sanitized HTML as rendered at index time; null otherwise"},
+            "similar": {"type": "array", "maxItems": 5, "items": _obj({
+                "id": STR, "title": STR, "date": DAY_OR_EMPTY, "broker": STR,
+                "words": {"type": "array", "items": STR, "description": "the rare words both reports hold"}}),
+                "description": "the reports most like this one (the most shared rare words), best first"},
             "render_note": {"type": "string", "description": "why a Markdown report has no html: too_large, "
                             "timeout, recursion, memory, crashed or error; empty otherwise"},
             "pages": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0},

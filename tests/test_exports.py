@@ -1,4 +1,4 @@
-"""Query feeds (/search.atom) and exports (/search.csv): the same parameters as the search, other shapes."""
+"""Query feeds (/search.atom), exports (/search.csv) and similar reports: other shapes of what the index knows."""
 
 from __future__ import annotations
 
@@ -110,3 +110,25 @@ def test_results_page_links_its_feed_and_export(sample_client):
     feed = re.search(r'<link rel="alternate" type="application/atom\+xml" title="[^"]*" href="([^"]+)">', page).group(1)
     assert feed.replace("&amp;", "&") == "/search.atom?q=DeepSeek&broker=%E5%BC%80%E6%BA%90%E8%AF%81%E5%88%B8"
     assert 'class="quiet feed-link"' in page and 'class="quiet csv-link"' in page
+
+
+def test_a_report_lists_the_reports_most_like_it_and_why(tmp_path):
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    sodium = "钠离子电池产业化提速，层状氧化物正极与硬碳负极的成本优势显现，{}环节的龙头受益。"
+    (archive / "a.txt").write_text("钠电池专题\n" + sodium.format("正极材料") * 4, encoding="utf-8")
+    (archive / "b.txt").write_text("钠电池跟踪\n" + sodium.format("负极材料") * 3, encoding="utf-8")
+    (archive / "c.txt").write_text("白酒点评\n" + "白酒渠道库存去化，高端白酒批价企稳，次高端白酒仍承压。" * 4, encoding="utf-8")
+    (archive / "d.txt").write_text("白酒周报\n" + "高端白酒批价企稳，渠道库存去化顺利，消费场景修复。" * 4, encoding="utf-8")
+    Indexer(settings).build()
+    from server import create_app
+
+    client = create_app(settings).test_client()
+    ids = {hit["path"]: hit["id"] for hit in client.get("/api/search", query_string={"q": "电池 OR 白酒", "size": 10}).json["hits"]}
+    similar = client.get(f"/api/documents/{ids['a.txt']}").json["similar"]
+    assert similar[0]["id"] == ids["b.txt"]
+    assert ids["a.txt"] not in {other["id"] for other in similar}
+    assert set(similar[0]["words"]) & {"钠离子", "层状", "氧化物", "硬碳", "负极", "正极"}
+    assert all(other["id"] not in (ids["c.txt"], ids["d.txt"]) for other in similar)
+    page = client.get(f"/documents/{ids['c.txt']}").data.decode()
+    assert "相似报告" in page and f'/documents/{ids["d.txt"]}' in page and "共同词：" in page
