@@ -260,3 +260,81 @@ def test_upload_by_choosing_a_file_asks_for_the_token_once(watched, base_url, ar
     page.locator("#upload-log li").nth(1).wait_for()
     assert len(watched.dialogs) == 1
     saved.unlink()
+
+
+def test_facets_select_several_values_and_the_feed_follows(watched, base_url):
+    page = watched.page
+    page.goto(base_url + "/search?q=DeepSeek")
+    page.locator(".facet[data-facet=broker] a", has_text="开源证券").click()
+    page.wait_for_url(re.compile(r"broker="))
+    assert result_count(page) == 2
+    # The other brokers are still listed: a second one is added without clearing the first.
+    page.locator(".facet[data-facet=broker] a", has_text="东莞证券").click()
+    page.wait_for_url(re.compile(r"broker=.*broker="))
+    assert result_count(page) == 3
+    assert set(page.locator(".hit .tag-broker").all_inner_texts()) == {"开源证券", "东莞证券"}
+    assert page.locator(".facet[data-facet=broker] a[aria-checked=true]").count() == 2
+    feed_url = page.locator("a.feed-link").get_attribute("href")
+    assert feed_url == page.locator("link[rel=alternate][type='application/atom+xml']").get_attribute("href")
+    feed = page.request.get(base_url + feed_url)
+    assert feed.ok and feed.headers["content-type"].startswith("application/atom+xml")
+    assert feed.text().count("<entry>") == 3
+    page.locator(".chip", has_text="开源证券").click()                     # one chip removes one value
+    page.wait_for_load_state()
+    assert result_count(page) == 1
+    assert not watched.dialogs and not watched.errors
+
+
+def test_keys_move_through_the_result_pages(watched, base_url):
+    page = watched.page
+    page.goto(base_url + "/search?q=模型&size=2")
+    page.locator("body").click(position={"x": 5, "y": 300})               # focus out of the search box
+    page.keyboard.press("n")
+    page.wait_for_url(re.compile(r"page=2"))
+    page.keyboard.press("p")
+    page.wait_for_url(re.compile(r"size=2$"))
+    page.keyboard.press("/")
+    box = page.locator("input[name=q][type=search]")
+    assert box.evaluate("el => el === document.activeElement") and box.input_value() == "模型"
+    assert not watched.dialogs and not watched.errors
+
+
+def test_phone_shows_the_first_result_on_the_first_screen(browser, base_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(base_url + "/search?q=模型")
+        toggle = page.locator(".filters-toggle")
+        assert toggle.is_visible() and page.locator(".facet").first.is_hidden()
+        assert page.locator(".hit").first.bounding_box()["y"] < 844 / 2
+        DOCS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS / "screenshot-phone.png"))
+        toggle.click()
+        assert page.locator(".facet").first.is_visible() and toggle.get_attribute("aria-expanded") == "true"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
+
+
+def test_an_english_browser_still_reads_chinese_dates_and_messages(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="America/New_York")
+    page = context.new_page()
+    try:
+        page.goto(base_url + "/search?q=模型&from=2025-02-01")
+        date_from = page.locator("input[name=from]")
+        assert date_from.input_value() == "2025-02-01" and date_from.get_attribute("placeholder") == "年-月-日"
+        assert date_from.get_attribute("type") == "text"                  # no locale-ordered date picker
+        page.locator("input[name=to]").fill("2025-02-30")
+        page.locator(".daterange button").click()
+        page.wait_for_url(re.compile(r"to=2025-02-30"))
+        assert "日期格式不对" in page.locator(".notice-error").inner_text()
+        assert "must" not in page.locator("main").inner_text()
+        page.goto(base_url + "/search?q=模型")
+        page.locator(".hit-title a").first.click()
+        page.wait_for_url(re.compile(r"/documents/"))
+        added = page.locator(".doc-meta").inner_text()
+        assert re.search(r"入库时间\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\+8", added), added
+        page.goto(base_url + "/documents/000000000000")
+        assert "没有这个页面或报告" in page.locator("main").inner_text()
+    finally:
+        context.close()

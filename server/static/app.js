@@ -15,6 +15,38 @@
     }
   });
 
+  /* Results page: n / p go to the next / previous page (the pager's rel=next / rel=prev links). */
+  function setupPageKeys() {
+    if (!document.querySelector(".pager")) return;
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      var link = event.key === "n" ? document.querySelector('.pager a[rel="next"]')
+               : event.key === "p" ? document.querySelector('.pager a[rel="prev"]') : null;
+      if (link) location.href = link.href;
+    });
+  }
+
+  /* Phones: the facets fold behind a 筛选 button, so that the first result is on the first screen. */
+  function setupFilterFold() {
+    var sidebar = document.getElementById("filters");
+    var toggle = sidebar && sidebar.querySelector(".filters-toggle");
+    if (!toggle || !window.matchMedia) return;
+    var phone = window.matchMedia("(max-width: 760px)");
+    function apply() {
+      toggle.hidden = !phone.matches;
+      sidebar.classList.toggle("folded", phone.matches && toggle.getAttribute("aria-expanded") !== "true");
+    }
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.addEventListener("click", function () {
+      toggle.setAttribute("aria-expanded", toggle.getAttribute("aria-expanded") === "true" ? "false" : "true");
+      apply();
+    });
+    if (phone.addEventListener) phone.addEventListener("change", apply);
+    apply();
+  }
+
   /* Document view: step through the highlighted matches with 上一个 / 下一个. */
   function setupMatchNavigation() {
     var marks = Array.prototype.slice.call(document.querySelectorAll("mark.match"));
@@ -136,5 +168,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     setupMatchNavigation();
     setupUpload();
+    setupPageKeys();
+    setupFilterFold();
   });
 })();
