@@ -19,12 +19,13 @@ from indexer.errors import InvalidRequest, QueryTooLong
 from indexer.messages import Message
 from indexer.normalize import normalize_query_text
 from indexer.snippets import Needle
-from indexer.textrules import CJK_CHARS, CJK_RE, LATIN_WORD
+from indexer.textrules import CJK_CHARS, CJK_RE, LATIN_WORD, QUERY_STOCK_CODE
 
 FILTER_PREFIXES = ("broker", "industry", "rating")
 UNKNOWN = "未知"            # the facet value of reports without one (no industry, no rating found)
 MAX_FACET_VALUES = 50       # values of one facet in a request
 SORTS = ("relevance", "date", "added")   # added: newest in the archive first
+_COMPANY_LIKE = re.compile(f"[{CJK_CHARS}]{{2,10}}")
 _NOT_FIELDS = ("http", "https", "ftp", "mailto", "file")     # a URL's scheme is text, not a mistyped field
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\uff02": '"', "\u300c": '"', "\u300d": '"'})
 _TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
@@ -61,6 +62,15 @@ class ParsedQuery:
     # Runs of Chinese characters jieba split into several words (功率半导体 -> 功率 / 半导体): each
     # word must appear anywhere, and the documents holding the run itself rank first.
     runs: list[str] = field(default_factory=list)
+    # Words that may be a listed company's code or name, by clause; the search adds the other
+    # one the archive pairs with it as an alternative (indexer.tickers) and records it in same_as.
+    entities: list[tuple[int, str]] = field(default_factory=list)
+    same_as: list[tuple[str, str]] = field(default_factory=list)
+
+    def add_same_as(self, clause: int, text: str, other: Term) -> None:
+        """Let `other` (a company's code or name learned from the archive) answer for `text` too."""
+        self.clauses[clause].append([other])
+        self.same_as.append((text, other.text))
 
     def positive_terms(self) -> list[Term]:
         seen = dict.fromkeys(t for clause in self.clauses for alt in clause for t in alt)
@@ -79,6 +89,7 @@ class ParsedQuery:
             "filters": self.filters,
             "segmentation": " / ".join(w for words in self.segmentation for w in words),
             "notes": [note.to_json() for note in self.notes],
+            "same_as": [list(pair) for pair in self.same_as],
         }
 
 
@@ -177,6 +188,9 @@ def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
             query.clauses[-1].append(unit)
         else:
             query.clauses.append([unit])
+            folded = normalize_query_text(value) if phrase is None and not field_name else ""
+            if QUERY_STOCK_CODE.fullmatch(folded) or _COMPANY_LIKE.fullmatch(folded):
+                query.entities.append((len(query.clauses) - 1, folded))
         pending_or = False
     if pending_or:
         query.notes.append(Message("or_at_end"))

@@ -20,11 +20,14 @@ from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
 from indexer.ranking import rank
 from indexer.schema import stored_markup
 from indexer.similar import similar_reports
+from indexer.textrules import CJK_RE
+from indexer.tickers import bare_code, learned_pair
 from indexer.snippets import Needle, build_passages, find_spans, mark_html, merge_spans, page_at
 from indexer.store import IndexStore
 from indexer.view import TEXT_CACHE_CHARS, IndexView, TextCache, exact_by_postings
 
 FACETS = ("broker", "industry", "rating")
+COMPANIES_NAMED = 8     # a report's first codes get the name the archive pairs with them (a few ms each)
 
 
 class ArchiveSearcher:
@@ -172,6 +175,10 @@ class ArchiveSearcher:
                 request.date_from or request.date_to or request.indexed_from or request.indexed_to):
             raise InvalidRequest("empty_query")
         view = self.view()
+        for clause, text in query.entities:
+            other = learned_pair(view, text)
+            if other:
+                query.add_same_as(clause, text, Term(other, "word" if CJK_RE.search(other) else "latin"))
         selected = self._facet_docs(view, request)
         docs = self._match(view, query, request, selected)
         total = len(docs)
@@ -268,6 +275,8 @@ class ArchiveSearcher:
             "rating_action": meta.get("rating_action", ""),
             "analysts": [{"name": n, "sac": s} for n, s in meta.get("analysts", [])],
             "stock_codes": meta.get("stock_codes", []),
+            "companies": [{"code": code, "name": learned_pair(view, bare_code(code.lower()))}
+                          for code in meta.get("stock_codes", [])[:COMPANIES_NAMED]],
             "kind": stored.get("kind", ""),
             "encoding": meta.get("encoding", ""),
             "path": stored["path"],

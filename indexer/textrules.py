@@ -17,6 +17,11 @@ CJK_RE = re.compile(f"[{CJK_CHARS}]")
 LATIN_WORD = re.compile(f"[0-9]+(?:\\.[0-9]+)+|[{LATIN_CHARS}]+")
 _LATIN_RUN_CHAR = re.compile(f"[{LATIN_CHARS}.]")
 
+# A listed company's code as reports write it, folded: A shares (6 digits, .sh/.sz/.bj), Hong Kong
+# (4-5 digits .hk), US (letters .us/.o/.n). A query may give an A-share code bare (300750).
+STOCK_CODE = r"\d{6}(?:\.(?:sh|sz|bj))?|\d{4,5}\.hk|[a-z]{1,5}\.(?:us|o|n)"
+QUERY_STOCK_CODE = re.compile(rf"(?:{STOCK_CODE})")
+
 # A report's credits and contacts: the cover and closing lines that name analysts with their SAC
 # certificates, e-mail, telephone and address. Titles never come from them; snippets use them last.
 CONTACT_LINE = re.compile(r"@|电话|邮箱|[Tt]el|[Ee]-?mail|https?:|www\.|地址|邮编|网址|传真")

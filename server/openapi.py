@@ -49,6 +49,9 @@ def _schemas() -> dict:
             "any_of": {"type": "array", "items": STR_LIST},
             "filters": {"type": "object", "additionalProperties": STR_LIST},
             "segmentation": STR,
+            "same_as": {"type": "array", "items": {"type": "array", "items": STR, "minItems": 2, "maxItems": 2},
+                        "description": "[query word, what it also found]: a company's code and name as the archive "
+                                       "pairs them (宁德时代（300750.SZ）)"},
             "notes": {"type": "array", "items": _obj({"code": STR, "params": {"type": "object"}, "text": STR}),
                       "description": "what was ignored or read differently, each with its code"},
         }),
@@ -85,6 +88,9 @@ def _schemas() -> dict:
             "rating_action": STR,
             "analysts": {"type": "array", "items": _obj({"name": STR, "sac": STR})},
             "stock_codes": STR_LIST,
+            "companies": {"type": "array", "items": _obj({"code": STR, "name": STR}),
+                          "description": "the first stock codes with the company name the archive writes before "
+                                         "them (empty when it writes none)"},
             "kind": {"type": "string", "enum": ["txt", "md", "pdf"]},
             "encoding": STR, "path": STR, "paths": {"type": "array", "items": STR, "minItems": 1},
             "size": {"type": "integer", "minimum": 0},

@@ -102,6 +102,8 @@ def understood(parsed: dict) -> list[tuple[str, str]]:
         parts.append(("短语", "、".join(f"“{p}”" for p in parsed["phrases"])))
     if parsed["any_of"]:
         parts.append(("任一", "；".join(" 或 ".join(group) for group in parsed["any_of"])))
+    if parsed["same_as"]:
+        parts.append(("同指", "；".join(f"{text} = {other}" for text, other in parsed["same_as"])))
     if parsed["excluded"]:
         parts.append(("排除", "、".join(parsed["excluded"])))
     for name, values in parsed["filters"].items():

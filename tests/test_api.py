@@ -53,7 +53,7 @@ def test_search_answer_has_the_contract_shape(client):
     assert answer["ok"] is True and answer["query"] == "模型"
     assert (answer["page"], answer["size"], answer["sort"]) == (1, 10, "relevance")
     assert answer["took_ms"] >= 0
-    assert set(answer["parsed"]) == {"terms", "phrases", "excluded", "any_of", "filters", "segmentation", "notes"}
+    assert set(answer["parsed"]) == {"terms", "phrases", "excluded", "any_of", "filters", "segmentation", "notes", "same_as"}
     assert set(answer["facets"]) == {"broker", "industry", "rating"}
     for hit in answer["hits"]:
         assert set(hit) >= {"id", "title", "date", "broker", "industry", "rating", "path", "score", "snippets"}

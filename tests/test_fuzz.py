@@ -91,7 +91,7 @@ def test_parse_query_never_raises_on_syntax(raw, max_terms):
         assert f"at most {max_terms}" in str(exc)
         return
     understood = json.loads(json.dumps(parsed.to_json(), ensure_ascii=False))
-    assert set(understood) == {"terms", "phrases", "excluded", "any_of", "filters", "segmentation", "notes"}
+    assert set(understood) == {"terms", "phrases", "excluded", "any_of", "filters", "segmentation", "notes", "same_as"}
     count = sum(len(alt) for clause in parsed.clauses for alt in clause) + len(parsed.excluded)
     assert count <= max_terms
 

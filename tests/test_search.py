@@ -277,6 +277,38 @@ def test_a_run_jieba_splits_ranks_the_reports_holding_it_whole_first(tmp_path):
     assert [hit["path"] for hit in apart["hits"]] == ["scattered.txt", "whole.txt"]
 
 
+def test_a_company_code_and_its_name_find_each_other(tmp_path):
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    reports = {
+        "a.txt": "动力电池点评\n我们推荐宁德时代（300750.SZ），其麒麟电池量产在即。",
+        "b.txt": "装机量月报\n宁德时代(300750)装机量继续领先，比亚迪（002594.SZ）紧随其后。",
+        "c.txt": "新品发布\n宁德时代发布新一代钠离子电池，能量密度提升。",
+        "d.txt": "储能跟踪\n储能龙头（300750）订单饱满，海外项目落地。",
+        "e.txt": "固态电池专题\n固态电池产业化提速，硫化物路线领先。建议关注龙头企业科达利（002850）。",
+    }
+    for name, text in reports.items():
+        (archive / name).write_text(text, encoding="utf-8")
+    Indexer(settings).build()
+    searcher = ArchiveSearcher(settings)
+    by_code = searcher.search(SearchRequest(q="300750", size=10))
+    assert {hit["path"] for hit in by_code["hits"]} == {"a.txt", "b.txt", "c.txt", "d.txt"}
+    assert by_code["parsed"]["same_as"] == [["300750", "宁德时代"]]
+    by_name = searcher.search(SearchRequest(q="宁德时代", size=10))
+    assert {hit["path"] for hit in by_name["hits"]} == {"a.txt", "b.txt", "c.txt", "d.txt"}
+    assert by_name["parsed"]["same_as"] == [["宁德时代", "300750"]]
+    assert searcher.search(SearchRequest(q="300750.SZ", size=10))["parsed"]["same_as"] == [["300750.sz", "宁德时代"]]
+    # Words that are no company (and a phrase, which means exactly itself) stay as typed.
+    assert searcher.search(SearchRequest(q="固态电池"))["parsed"]["same_as"] == []
+    assert searcher.search(SearchRequest(q='"宁德时代"'))["total"] == 3
+    # A short name written once before its code is learned; a long run of words once names nothing.
+    assert searcher.search(SearchRequest(q="002594"))["parsed"]["same_as"] == [["002594", "比亚迪"]]
+    assert searcher.search(SearchRequest(q="002850"))["parsed"]["same_as"] == []
+    # The document lists its codes with the names the archive gives them.
+    document = searcher.document(next(hit["id"] for hit in by_code["hits"] if hit["path"] == "b.txt"))
+    assert document["companies"] == [{"code": "002594.SZ", "name": "比亚迪"}]     # 300750 has no exchange here
+
+
 def _scan(texts, q):
     """The plain substring scan a query promises to equal (phrases and unquoted words)."""
     if q.startswith('"'):
