@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/exactness.py
 	$(BIN)/python bench/known_item.py
+	$(BIN)/python bench/compound_terms.py
 	$(BIN)/python bench/drop_bench.py
 	$(BIN)/python bench/kill_bench.py
 	$(BIN)/python bench/pdf_compare.py ../shared/corpus/pdf --report
