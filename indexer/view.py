@@ -248,11 +248,22 @@ class IndexView:
         return stored
 
     def doc_by_id(self, report_id: str) -> int | None:
+        """The document of an id: its own, or (so that links last) the id any of its files' names gives,
+        which was its id when that file was its primary one (before a copy under a smaller name came)."""
         try:
             with self.lock:
-                return self.searcher.document_number(id=report_id)
+                docnum = self.searcher.document_number(id=report_id)
         except Exception:
-            return None
+            docnum = None
+        if docnum is not None:
+            return docnum
+        by_name = self.memo.get("ids by file")
+        if by_name is None:
+            from indexer.indexing import report_id as id_of_path
+
+            by_name = {id_of_path(path): d for d in self.live for path in self.files(d)}
+            self.memo["ids by file"] = by_name
+        return by_name.get(report_id)
 
 
 def exact_by_postings(term: Term) -> bool:

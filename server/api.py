@@ -32,6 +32,9 @@ def document(report_id: str):
     found = get_document(report_id)
     if found is None:
         raise ApiError(404, Message("no_such_report", {"id": report_id[:64]}))
+    if found["id"] != report_id:
+        from server.web import to_current_id
+        return to_current_id(found)
     return {"ok": True, **found}
 
 

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from flask import Blueprint, abort, make_response, render_template, request, send_file, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, send_file, url_for
 
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable, InvalidRequest
@@ -167,11 +167,20 @@ def document(report_id: str):
     found = get_document(report_id)
     if found is None:
         abort(404)
+    if found["id"] != report_id:
+        return to_current_id(found)
     q = request.args.get("q", "").strip()[: get_settings().search.max_query_chars]
     rendered = render_document(found, q)
     return render_template("document.html", doc=found, rendered=rendered, q=q,
                            back_url=state_url({"q": q}) if q else None,
                            file_name=Path(found["path"]).name)
+
+
+def to_current_id(found: dict):
+    """A permanent redirect from an id the report had (a file's, before a copy under a smaller name
+    became its primary) to the id it has now, keeping the query string."""
+    endpoint = request.endpoint or "web.document"
+    return redirect(url_for(endpoint, report_id=found["id"], **request.args.to_dict(flat=False)), 308)
 
 
 def original_file(found: dict) -> Path | None:
@@ -217,6 +226,8 @@ def raw(report_id: str):
     found = get_document(report_id)
     if found is None:
         abort(404)
+    if found["id"] != report_id:
+        return to_current_id(found)
     path = original_file(found)
     if path is None:
         raise ApiError(404, Message("original_missing"))

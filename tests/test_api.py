@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY, child_pids,
+from conftest import (ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY, child_pids, make_settings,
                       free_port)
 from indexer.indexing import Indexer
 from server import create_app
@@ -563,3 +563,33 @@ def test_times_are_in_the_archive_time_zone(built_samples):
     client = create_app(utc).test_client()
     assert client.get(f"/api/documents/{report_id}").json["added_at"].endswith("+00:00")
     assert report_id in {hit["id"] for hit in search(client, indexed_to=earlier, size=10)["hits"]}
+
+
+def test_a_report_id_keeps_leading_to_its_report_when_a_copy_comes(tmp_path):
+    from server import create_app
+
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    (archive / "研报B.txt").write_text("算力需求\n算力需求持续增长，数据中心建设提速。", encoding="utf-8")
+    indexer = Indexer(settings)
+    indexer.build()
+    client = create_app(settings).test_client()
+    first_id = search(client, q="算力")["hits"][0]["id"]
+    # A copy under a name that sorts first becomes the primary file, and the id follows it...
+    (archive / "研报A.txt").write_bytes((archive / "研报B.txt").read_bytes())
+    indexer.sync()
+    hit = search(client, q="算力")["hits"][0]
+    assert hit["id"] != first_id and hit["paths"] == ["研报A.txt", "研报B.txt"]
+    # ...but the old id still leads to the report: a permanent redirect, query string kept.
+    for url in (f"/documents/{first_id}?q=算力", f"/api/documents/{first_id}", f"/documents/{first_id}/raw"):
+        moved = client.get(url)
+        assert moved.status_code == 308, url
+        assert moved.headers["Location"].startswith(url.replace(first_id, hit["id"]).split("?")[0])
+    assert client.get(f"/documents/{first_id}?q=算力").headers["Location"].endswith("?q=%E7%AE%97%E5%8A%9B")
+    assert client.get(f"/api/documents/{first_id}", follow_redirects=True).json["id"] == hit["id"]
+    # When the report is gone, its ids name nothing.
+    for name in ("研报A.txt", "研报B.txt"):
+        (archive / name).unlink()
+    indexer.sync()
+    assert client.get(f"/documents/{first_id}").status_code == 404
+    assert client.get(f"/documents/{hit['id']}").status_code == 404
