@@ -247,8 +247,19 @@ def _parse_int(params: Mapping, name: str, default: int, low: int, high: int) ->
     return value
 
 
+def _date_text(params: Mapping, name: str) -> str:
+    """A date parameter without its surrounding spaces; "" only when it was left out or sent empty.
+
+    Blanks or control characters are not stripped to nothing (that would read as "left out"): such a
+    value is kept as it came, so parsing it fails with a 400, as the OpenAPI schema says (format: date).
+    """
+    raw = str(params.get(name) or "")
+    value = raw.strip()
+    return value if value and raw.isprintable() else raw
+
+
 def _parse_day(params: Mapping, name: str) -> str:
-    raw = str(params.get(name) or "").strip()
+    raw = _date_text(params, name)
     if not raw:
         return ""
     try:
@@ -258,7 +269,7 @@ def _parse_day(params: Mapping, name: str) -> str:
 
 
 def _parse_instant(params: Mapping, name: str, zone) -> float | None:
-    raw = str(params.get(name) or "").strip()
+    raw = _date_text(params, name)
     if not raw:
         return None
     from datetime import datetime
