@@ -1,11 +1,18 @@
-"""Shared helpers of the search benchmarks: corpus indexes, stored texts, REPORT.md sections."""
+"""Shared helpers of the benchmarks: corpus indexes, stored texts, REPORT.md sections, a served archive."""
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import platform
 import re
+import signal
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,13 +105,11 @@ def figure_phrase(line: str, number: str, left: str, right: str, cjk: str = CJK_
 
 
 def machine() -> str:
-    import os
     return f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}"
 
 
 def code_version() -> str:
     """The commit the benchmark ran against, and whether indexer/ had uncommitted changes (read-only git)."""
-    import subprocess
     try:
         head = subprocess.run(["git", "--no-optional-locks", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True,
                               text=True, timeout=10).stdout.strip()
@@ -138,3 +143,104 @@ def md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# -- a served archive: ports, JSON, latencies, the server process --------------------------
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get_json(url: str, timeout: float = 5.0) -> dict:
+    """GET a JSON answer (urllib raises HTTPError on 4xx/5xx)."""
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return json.loads(answer.read())
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (NaN of no values)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def child_pids(pid: int) -> list[int]:
+    """The children of `pid`, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return sorted(children)
+
+
+def command_line(pid: int) -> list[str]:
+    """The command line of a process ([] once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+class Served:
+    """`python -m server <options> --config CONFIG` on a free loopback port, its output in a log file.
+
+    The config's [server] host and port are overridden on the command line; ARCHIVE_* variables of the
+    caller are left out, so the config alone decides.
+    """
+
+    def __init__(self, config: Path, *options: str, log_path: Path):
+        self.config, self.log_path, self.port = config, log_path, free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+        with open(log_path, "w", encoding="utf-8") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "server", *options, "--config", str(config), "--host", "127.0.0.1",
+                 "--port", str(self.port)],
+                cwd=PROJECT, env={**environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)     # its own process group: stop() can end every child
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise SystemExit(f"the server exited ({self.process.returncode}); see {self.log_path}")
+
+    def wait_healthy(self, seconds: float = 60) -> dict:
+        """The first ok /healthz answer; SystemExit when the server exits or `seconds` pass."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                health = get_json(f"{self.base}/healthz")
+                if health.get("ok"):
+                    return health
+            except (OSError, ValueError):       # not listening yet, or 503 while the index is built
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"the server did not become healthy in {seconds:.0f} s; see {self.log_path}")
+
+    def gunicorn(self) -> tuple[int, list[int]]:
+        """(master pid, worker pids) of a --prod server."""
+        masters = [pid for pid in child_pids(self.process.pid) if any("gunicorn" in a for a in command_line(pid))]
+        assert len(masters) == 1, masters
+        return masters[0], child_pids(masters[0])
+
+    def watcher(self) -> int | None:
+        """The pid of the watcher child (`python -m indexer watch`), None while it is being restarted."""
+        found = [pid for pid in child_pids(self.process.pid) if "watch" in command_line(pid)]
+        return found[0] if found else None
+
+    def stop(self) -> None:
+        """SIGTERM (the server stops its children), SIGKILL to the whole group after 20 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -7,10 +7,6 @@ GET /api/search?q=<marker> until the report is returned. Prints a table and writ
 bench/REPORT.md under "## Drop to searchable (drop_bench.py)".
 
     python bench/drop_bench.py [--drops 100] [--seed 300] [--settle S] [--batch S]
-
-Until server/__main__.py exists the bench runs the same two parts itself (`python -m indexer
-watch` and the Flask app of server.create_app, or a stand-in of the API's search route) and
-says so in the report.
 """
 
 from __future__ import annotations
@@ -22,20 +18,22 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
+
+from bench.common import Served, get_json, percentile  # noqa: E402
+
+SERVICE = "`python -m server` (web server + watcher)"
 CORPUS = PROJECT.parent / "shared" / "corpus" / "gator_reports.jsonl.gz"
 REPORT = PROJECT / "bench" / "REPORT.md"
 HEADING = "## Drop to searchable (drop_bench.py)"
@@ -60,108 +58,7 @@ def report_markdown(record: dict, marker: str = "") -> str:
     return "---\n" + "\n".join(front) + "\n---\n\n" + record["text"].rstrip() + tail
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get_json(url: str, timeout: float = 5.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-class Service:
-    """The running service: `python -m server`, or the watcher and the web app run side by side."""
-
-    def __init__(self, config: Path, log_path: Path):
-        self.config = config
-        self.log = open(log_path, "w", encoding="utf-8")
-        self.procs: list[subprocess.Popen] = []
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        python = sys.executable
-        if (PROJECT / "server" / "__main__.py").exists():
-            self.mode = "`python -m server` (web server + watcher)"
-            commands = [[python, "-m", "server", "--config", str(config)]]
-        else:
-            self.mode = ("`python -m indexer watch` + the web app run by the bench "
-                         "(server/__main__.py did not exist yet)")
-            commands = [[python, "-m", "indexer", "--config", str(config), "watch"],
-                        [python, str(Path(__file__).resolve()), "--serve-api", str(config)]]
-        for command in commands:
-            self.procs.append(subprocess.Popen(command, cwd=PROJECT, env=env, stdout=self.log,
-                                               stderr=subprocess.STDOUT, start_new_session=True))
-
-    def check_alive(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is not None:
-                raise SystemExit(f"service process {proc.args} exited with {proc.returncode}; see {self.log.name}")
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.log.close()
-
-
-def serve_api(config: str) -> None:
-    """The web app for the bench when server/__main__.py is missing (reads the index only)."""
-    import logging
-
-    sys.path.insert(0, str(PROJECT))
-    from indexer.config import load_settings
-
-    settings = load_settings(config)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
-        from server import create_app
-
-        app = create_app(settings)
-        print("drop_bench web app: server.create_app", flush=True)
-    except ImportError as exc:   # the server package is still being written
-        app = None
-        print(f"drop_bench web app: a stand-in of /api/search (server.create_app: {exc})", flush=True)
-    if app is None:
-        # A stand-in of the API's two routes the bench uses: the same search call as the API.
-        from flask import Flask, jsonify, request
-
-        from indexer.status import status_report
-        from indexer.errors import ArchiveError
-        from indexer.search import ArchiveSearcher
-        from indexer.query import parse_request
-
-        app = Flask("drop_bench_api")
-        searcher = None
-
-        @app.get("/api/search")
-        def api_search():
-            nonlocal searcher
-            try:
-                searcher = searcher or ArchiveSearcher(settings)
-                return jsonify(searcher.search(parse_request(request.args, settings)))
-            except ArchiveError as exc:
-                return jsonify({"ok": False, "error": str(exc), "status": 503}), 503
-
-        @app.get("/api/status")
-        def api_status():
-            return jsonify(status_report(settings))
-
-    app.run(host=settings.server.host, port=settings.server.port, threaded=True)
-
-
-def wait_ready(base: str, service: Service, documents: int, timeout: float = 600.0) -> float:
+def wait_ready(base: str, service: Served, documents: int, timeout: float = 600.0) -> float:
     """Wait until the API answers and the initial build holds the seed; the seconds it took."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
@@ -230,16 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=0.2, help="pause between drops (s)")
     parser.add_argument("--no-report", action="store_true", help="print only; leave bench/REPORT.md alone")
     parser.add_argument("--keep", action="store_true", help="keep the tmp folder (config, archive, log)")
-    parser.add_argument("--serve-api", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_api:
-        serve_api(args.serve_api)
-        return 0
     if not CORPUS.exists():
         print(f"skipped: {CORPUS} is missing (the bench needs ../shared/corpus beside the project)")
         return 0
 
-    sys.path.insert(0, str(PROJECT))
     from indexer.config import DEFAULT_CONFIG, load_settings
 
     defaults = load_settings(DEFAULT_CONFIG, environ={}).watcher
@@ -256,18 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     (root / "drops").mkdir()
     for record in seed:
         (root / "seed" / f"{record['id']}.md").write_text(report_markdown(record), encoding="utf-8")
-    port = free_port()
     config = tmp / "config.toml"
     config.write_text(
         f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\n'
-        f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
         f"[watcher]\nsettle_seconds = {settle}\nbatch_seconds = {batch}\n", encoding="utf-8")
-    base = f"http://127.0.0.1:{port}"
-    service = Service(config, tmp / "service.log")
+    service = Served(config, log_path=tmp / "service.log")
+    base = service.base
     latencies: list[float] = []
     try:
         ready = wait_ready(base, service, len(seed))
-        print(f"service ready in {ready:.1f} s ({len(seed)} seed reports); {service.mode}")
+        print(f"service ready in {ready:.1f} s ({len(seed)} seed reports); {SERVICE}")
         markers = []
         for i, record in enumerate(drops):
             marker = f"投递编号{i:04d}"
@@ -284,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()
 
     log_text = (tmp / "service.log").read_text(encoding="utf-8", errors="replace")
-    if used := re.search(r"drop_bench web app: (.*)", log_text):
-        service.mode += f"; web app: {used.group(1)}"
     watcher_ms = [int(ms) for _, ms in WATCHER_LINE.findall(log_text)]
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -315,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("one GET /api/search round trip (p50, the polling's own cost)", f"{round_trip * 1000:.1f} ms"))
     table = "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     section = (f"{HEADING}\n\n"
-               f"_{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC_, {os.cpu_count()} CPUs; service: {service.mode}. "
+               f"_{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC_, {os.cpu_count()} CPUs; service: {SERVICE}. "
                f"Time from the start of writing a report into `archive/drops/` until "
                f"`GET /api/search?q=<its marker>` returns it (polled every {POLL * 1000:.0f} ms), "
                f"with a {args.gap:g} s pause between drops.\n\n{table}\n")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,19 +22,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corpus import records  # noqa: E402
-from report import replace_section  # noqa: E402
+from bench.common import Served  # noqa: E402
+from bench.corpus import records  # noqa: E402
+from bench.report import replace_section  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(port: int, path: str, **params) -> tuple[int, dict]:
@@ -48,22 +39,6 @@ def get(port: int, path: str, **params) -> tuple[int, dict]:
         return exc.code, {}
     except (urllib.error.URLError, OSError):
         return 0, {}            # not listening yet / connection reset
-
-
-def watcher_pids(server_pid: int) -> list[int]:
-    """Children of the server that run `indexer ... watch`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (proc / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == server_pid and b"indexer" in cmd and b"watch" in cmd:
-            found.append(int(proc.name))
-    return found
 
 
 def main() -> None:
@@ -80,10 +55,8 @@ def main() -> None:
     config = tmp / "config.toml"
     config.write_text(f'[archive]\nroot = "{archive}"\n[index]\ndir = "{tmp / "var" / "index"}"\n'
                       '[watcher]\nrescan_seconds = 5.0\n', encoding="utf-8")
-    port = free_port()
-    log = open(tmp / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "server", "--config", str(config), "--port", str(port)],
-                              cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+    server = Served(config, log_path=tmp / "server.log")
+    port = server.port
     statuses: dict[int, int] = {}
     stop = threading.Event()
 
@@ -94,11 +67,7 @@ def main() -> None:
             time.sleep(0.02)
 
     try:
-        deadline = time.monotonic() + 60
-        while get(port, "/healthz")[0] != 200:
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not become healthy")
-            time.sleep(0.2)
+        server.wait_healthy(60)
         poller = threading.Thread(target=poll_searches, daemon=True)
         poller.start()
         kill_at = sorted(rng.sample(range(1, args.drops), args.kills))
@@ -114,14 +83,13 @@ def main() -> None:
                 # Wait for the restarted watcher (the server waits a few seconds), then kill it
                 # somewhere in settling, indexing or committing.
                 wait_until = time.monotonic() + 15
-                pids = watcher_pids(server.pid)
-                while not pids and time.monotonic() < wait_until:
+                pid = server.watcher()
+                while not pid and time.monotonic() < wait_until:
                     time.sleep(0.1)
-                    pids = watcher_pids(server.pid)
+                    pid = server.watcher()
                 time.sleep(rng.uniform(0.0, 0.6))
-                for pid in pids:
-                    if subprocess.run(["kill", "-9", str(pid)], check=False).returncode == 0:
-                        kills += 1
+                if pid and subprocess.run(["kill", "-9", str(pid)], check=False).returncode == 0:
+                    kills += 1
             time.sleep(0.01)
         drop_seconds = time.monotonic() - started
         # Everything must end up indexed exactly once.
@@ -142,12 +110,7 @@ def main() -> None:
         poller.join(timeout=5)
     finally:
         stop.set()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.stop()
     server_errors = sum(n for c, n in statuses.items() if c >= 500)
     rows = [
         ("reports dropped (atomic rename into the archive)", args.drops),

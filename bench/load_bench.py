@@ -25,10 +25,7 @@ import json
 import os
 import platform
 import resource
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,39 +36,13 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PROJECT, ensure_index  # noqa: E402
+from bench.common import Served, ensure_index, get_json  # noqa: E402
 from bench.search_bench import CORPUS, QUERIES  # noqa: E402
 
 TARGET_SEARCHES_PER_S = 150.0
 TARGET_P99_MS = 100.0
 WARMUP_PASSES = 2
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def child_pids(pid: int) -> list[int]:
-    """The children of `pid`, read from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return sorted(children)
-
-
-def command_line(pid: int) -> list[str]:
-    """The command line of a process ([] once it is gone)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
 
 
 def cpu_seconds(pid: int) -> float:
@@ -97,68 +68,15 @@ def machine_busy() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-def get_json(port: int, path: str) -> dict:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path)
-        answer = connection.getresponse()
-        return json.loads(answer.read())
-    finally:
-        connection.close()
-
-
-class Served:
+def serve_prod(settings, workers: int, threads: int, folder: Path, watch: bool = False) -> Served:
     """`python -m server --prod --no-watch` over the benchmark index (with watch=True the watcher too,
-    the index's writer), output to a log file."""
-
-    def __init__(self, settings, workers: int, threads: int, folder: Path, watch: bool = False):
-        self.port = free_port()
-        self.config = folder / "config.toml"
-        self.config.write_text(
-            f'[archive]\nroot = {json.dumps(str(settings.archive.root))}\n'
-            f'[index]\ndir = {json.dumps(str(settings.index.dir))}\n'
-            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nworkers = {workers}\nthreads = {threads}\n',
-            encoding="utf-8")
-        self.log_path = folder / "server.log"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
-        with open(self.log_path, "w", encoding="utf-8") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "server", "--prod", *([] if watch else ["--no-watch"]),
-                 "--config", str(self.config)],
-                cwd=PROJECT, env=environ, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_healthy(self, seconds: float = 60) -> dict:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited ({self.process.returncode}); see {self.log_path}")
-            try:
-                health = get_json(self.port, "/healthz")
-                if health.get("ok"):
-                    return health
-            except (OSError, ValueError, http.client.HTTPException):
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"the server did not become healthy in {seconds:.0f} s; see {self.log_path}")
-
-    def gunicorn(self) -> tuple[int, list[int]]:
-        """(master pid, worker pids)."""
-        masters = [pid for pid in child_pids(self.process.pid) if any("gunicorn" in a for a in command_line(pid))]
-        assert len(masters) == 1, masters
-        return masters[0], child_pids(masters[0])
-
-    def watcher(self) -> int | None:
-        """The pid of the watcher child (`python -m indexer watch`), None while it is being restarted."""
-        found = [pid for pid in child_pids(self.process.pid) if "watch" in command_line(pid)]
-        return found[0] if found else None
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    the index's writer), gunicorn with workers x threads, output to folder/server.log."""
+    config = folder / "config.toml"
+    config.write_text(
+        f'[archive]\nroot = {json.dumps(str(settings.archive.root))}\n'
+        f'[index]\ndir = {json.dumps(str(settings.index.dir))}\n'
+        f'[server]\nworkers = {workers}\nthreads = {threads}\n', encoding="utf-8")
+    return Served(config, "--prod", *([] if watch else ["--no-watch"]), log_path=folder / "server.log")
 
 
 def run_clients(port: int, paths: list[str], clients: int, seconds: float, server_pids: list[int]) -> dict:
@@ -293,7 +211,7 @@ def profile_shares(settings, queries: list[dict], passes: int = 2) -> dict[str, 
 
 def resolve_paths(port: int) -> tuple[list[dict], list[str]]:
     """The search bench's queries ("{broker}" = the most common broker facet, dropped if none) as request paths."""
-    facets = get_json(port, "/api/search?" + urllib.parse.urlencode({"q": "的", "size": 1}))
+    facets = get_json(f"http://127.0.0.1:{port}/api/search?" + urllib.parse.urlencode({"q": "的", "size": 1}), 10)
     brokers = facets.get("facets", {}).get("broker") or []
     broker = brokers[0][0] if brokers else ""
     queries = []
@@ -309,7 +227,7 @@ def resolve_paths(port: int) -> tuple[list[dict], list[str]]:
 def measure(settings, workers: int, threads: int, clients: int, seconds: float, health_seconds: float) -> dict:
     """Serve with workers x threads, warm up, run the search load (and the /healthz load if health_seconds)."""
     with tempfile.TemporaryDirectory(prefix="load_bench-") as tmp:
-        served = Served(settings, workers, threads, Path(tmp))
+        served = serve_prod(settings, workers, threads, Path(tmp))
         try:
             health = served.wait_healthy()
             master, pids = served.gunicorn()

@@ -44,12 +44,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, md_table  # noqa: E402
+from bench.common import child_pids, machine, md_table, percentile  # noqa: E402
 from bench.corpus import DATA, records  # noqa: E402
 from bench.index_bench import cpu_seconds, folder_size  # noqa: E402
-from bench.load_bench import child_pids, memory_mb  # noqa: E402
+from bench.load_bench import memory_mb  # noqa: E402
 from bench.report import replace_section  # noqa: E402
-from bench.search_bench import QUERIES, TARGET_P50_MS, TARGET_P99_MS, percentile, timed  # noqa: E402
+from bench.search_bench import QUERIES, TARGET_P50_MS, TARGET_P99_MS, timed  # noqa: E402
 from indexer.config import DEFAULT_CONFIG, load_settings  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent

@@ -30,6 +30,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import percentile  # noqa: E402
+
 CORPUS = "xwlb_stories"
 TARGET_P50_MS = 10.0
 TARGET_P99_MS = 50.0
@@ -114,15 +116,6 @@ QUERIES: list[tuple[str, dict]] = [
 
 
 # -- shared pieces ------------------------------------------------------------------------
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
 
 def stats(ms: list[float]) -> dict:
     return {"p50": statistics.median(ms), "p99": percentile(ms, 99), "mean": statistics.fmean(ms), "max": max(ms)}

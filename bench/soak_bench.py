@@ -41,11 +41,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ensure_index  # noqa: E402
+from bench.common import Served, ensure_index, percentile  # noqa: E402
 from bench.corpus import DATA, records  # noqa: E402
-from bench.drop_bench import percentile  # noqa: E402
-from bench.load_bench import (WARMUP_PASSES, Served, latency_summary, memory_mb, resolve_paths,  # noqa: E402
-                              run_clients)
+from bench.load_bench import (WARMUP_PASSES, latency_summary, memory_mb, resolve_paths, run_clients,  # noqa: E402
+                              serve_prod)
 from bench.search_bench import CORPUS  # noqa: E402
 from indexer.watcher import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: E402
 
@@ -287,7 +286,7 @@ def soak(settings, args) -> dict:
     """Serve, warm up, run the quiet load, then the load with changes; everything measured."""
     texts = [r["text"] for r in records("gator_reports") if len(r["text"]) > 200]
     with tempfile.TemporaryDirectory(prefix="soak_bench-") as tmp:
-        served = Served(settings, args.workers, args.threads, Path(tmp), watch=True)
+        served = serve_prod(settings, args.workers, args.threads, Path(tmp), watch=True)
         try:
             health = served.wait_healthy()
             initial_sync = wait_for_watcher(served)
