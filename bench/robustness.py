@@ -3,9 +3,10 @@
 Usage: python bench/robustness.py [--no-report]
 
 Runs `pytest tests/test_fuzz.py tests/test_hostile.py tests/test_schemathesis.py tests/test_faults.py`
-(-s, JUnit XML) in a subprocess, then counts from its output what the tests themselves print (queries
-fuzzed per surface, hostile files tried) and from the XML how many tests passed, failed and skipped per
-file (a skipped full-disk test means mounting a tmpfs was not allowed). The crash and load figures come
+(JUnit XML) in a subprocess, then counts from the XML how many tests passed, failed and skipped per file
+(a skipped full-disk test means mounting a tmpfs was not allowed) and what each test recorded of its own
+input as properties of its test case: the queries it sent per surface (`fuzzed:<surface>`, summed) and the
+hostile files and upload names it tried (`hostile`, counted once each across the tests). The crash and load figures come
 from kill_bench.py and soak_bench.py, whose sections of bench/REPORT.md this one sums up. Writes its
 section of bench/REPORT.md; exits 1 when a test failed.
 """
@@ -13,7 +14,6 @@ section of bench/REPORT.md; exits 1 when a test failed.
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 import subprocess
 import sys
@@ -33,33 +33,44 @@ FILES = ["tests/test_fuzz.py", "tests/test_hostile.py", "tests/test_schemathesis
 TITLE = "Robustness: hostile input, faults, crashes, load (robustness.py)"
 
 
-def run_tests() -> tuple[str, dict[str, Counter], float]:
-    """(pytest's output, per file: outcome -> count, seconds)."""
+def run_tests() -> tuple[ET.Element, float]:
+    """(the JUnit XML report of the robustness tests, seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider",
-                               f"--junitxml={junit}", *FILES], cwd=PROJECT, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        outcomes: dict[str, Counter] = {}
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            module = case.get("classname", "").split(".")[-1] or "?"
-            if case.find("failure") is not None or case.find("error") is not None:
-                outcome = "failed"
-            elif case.find("skipped") is not None:
-                outcome = "xfailed" if "xfail" in (case.find("skipped").get("type") or "") else "skipped"
-            else:
-                outcome = "passed"
-            outcomes.setdefault(module, Counter())[outcome] += 1
-    return done.stdout + done.stderr, outcomes, seconds
+        # xunit1: the JUnit flavour in which a test case carries the properties it recorded
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                        "-o", "junit_family=xunit1", *FILES], cwd=PROJECT, capture_output=True, text=True)
+        return ET.parse(junit).getroot(), time.perf_counter() - started
 
 
-def printed_totals(output: str) -> tuple[int, dict, int]:
-    """(queries fuzzed, per surface, hostile files tried) as the tests printed them (-1: not printed)."""
-    fuzzed = re.search(r"queries fuzzed: (\d+) \((\{.*?\})\)", output)
-    hostile = re.search(r"hostile files tried: (\d+)", output)
-    return (int(fuzzed.group(1)) if fuzzed else -1, ast.literal_eval(fuzzed.group(2)) if fuzzed else {},
-            int(hostile.group(1)) if hostile else -1)
+def outcomes_of(report: ET.Element) -> dict[str, Counter]:
+    """Per test module: outcome (passed, failed, skipped, xfailed) -> count."""
+    outcomes: dict[str, Counter] = {}
+    for case in report.iter("testcase"):
+        module = case.get("classname", "").split(".")[-1] or "?"
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcome = "failed"
+        elif case.find("skipped") is not None:
+            outcome = "xfailed" if "xfail" in (case.find("skipped").get("type") or "") else "skipped"
+        else:
+            outcome = "passed"
+        outcomes.setdefault(module, Counter())[outcome] += 1
+    return outcomes
+
+
+def recorded_totals(report: ET.Element) -> tuple[Counter, int]:
+    """(queries fuzzed per surface, distinct hostile files and upload names tried), from the properties
+    each test recorded of its own input."""
+    surfaces: Counter = Counter()
+    hostile: set[str] = set()
+    for prop in report.iter("property"):
+        name, value = prop.get("name", ""), prop.get("value", "")
+        if name.startswith("fuzzed:"):
+            surfaces[name.removeprefix("fuzzed:")] += int(value)
+        elif name == "hostile":
+            hostile.add(value)
+    return surfaces, len(hostile)
 
 
 def figure(pattern: str) -> str:
@@ -73,8 +84,10 @@ def main() -> int:
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args()
     print(f"running {' '.join(FILES)} ...", flush=True)
-    output, outcomes, seconds = run_tests()
-    fuzzed, surfaces, hostile = printed_totals(output)
+    report, seconds = run_tests()
+    outcomes = outcomes_of(report)
+    surfaces, hostile = recorded_totals(report)
+    fuzzed = sum(surfaces.values())
     failed = sum(c["failed"] for c in outcomes.values())
     rows = "\n".join(f"| `{module}` | {c['passed']} | {c['failed']} | {c['skipped']} | {c['xfailed']} |"
                      for module, c in sorted(outcomes.items()))
@@ -88,13 +101,13 @@ def main() -> int:
     soak_lost = figure(r"^\| nothing lost or doubled \| ([^|]+\|[^|]+)\|")
     body = f"""
 Runs the suite's robustness tests in one pytest process ({seconds:.0f} s): {', '.join(f'`{f}`' for f in FILES)}.
-The figures in the first table are what the tests counted and printed while they ran; the full-disk tests
+The figures in the first table are what the tests recorded of their own input (JUnit properties); the full-disk tests
 (test_faults.py, marker `full_disk`) mount a 32 MB tmpfs for the index and skip where mounting is not allowed.
 
 | measure | value |
 |---|---|
 | queries fuzzed (hypothesis; parser, GET /api/search, GET /search) | {fuzzed:,} |
-| ... per surface | {', '.join(f'{k}: {v:,}' for k, v in sorted(surfaces.items())) or 'not printed'} |
+| ... per surface | {', '.join(f'{k}: {v:,}' for k, v in sorted(surfaces.items())) or 'none recorded'} |
 | hostile files tried (markup, script, bombs, fake PDFs, hostile names, symlinks out, uploads) | {hostile:,} |
 | tests failed | {failed} |
 | watcher SIGKILLs survived during 500 drops (kill_bench.py) | {kills} |

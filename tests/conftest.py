@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 import warnings
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -30,6 +35,8 @@ HUAAN = "DeepSeek取得AI模型性能和成本的双重突破.txt"
 ALL_SAMPLES = {KAIYUAN, DONGGUAN, WEEKLY, SPDBI, HUAAN}
 SHARED = PROJECT_ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
+ADMIN_TOKEN = "s3cret-token"       # the upload token of the apps the tests build
+ERROR_KEYS = {"ok", "error", "code", "params", "status"}
 
 
 def free_port() -> int:
@@ -103,18 +110,20 @@ def get_json(url: str) -> dict:
         return json.load(answer)
 
 
-def poll(check, seconds: float):
-    """check() until it returns something truthy, for at most `seconds`; the last result."""
-    deadline, result = time.monotonic() + seconds, None
-    while time.monotonic() < deadline:
+def poll(check, seconds: float, every: float = 0.1):
+    """check() until it returns something truthy, for at most `seconds`; the last result.
+
+    A server that is not listening yet, or answers 503 while it builds, counts as a falsy result.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             result = check()
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             result = None
-        if result:
+        if result or time.monotonic() >= deadline:
             return result
-        time.sleep(0.1)
-    return result
+        time.sleep(every)
 
 
 class OutputReader(threading.Thread):
@@ -131,6 +140,43 @@ class OutputReader(threading.Thread):
     def text(self) -> str:
         self.join(5)
         return "".join(self.lines)
+
+
+@contextmanager
+def running_server(folder: Path, *options: str, tables: str = "") -> Iterator[tuple[str, subprocess.Popen, OutputReader]]:
+    """`python -m server <options>` over folder/archive (index in folder/var/index) on a free port.
+
+    Yields (base url, process, its output); the process and its children are killed on the way out.
+    `tables` is appended to the config (TOML) it writes in folder/config.toml.
+    """
+    port = free_port()
+    config = folder / "config.toml"
+    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
+                      f'[server]\nhost = "127.0.0.1"\nport = {port}\n{tables}', encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_") and k != "MALLOC_ARENA_MAX"}
+    process = subprocess.Popen([sys.executable, "-m", "server", *options, "--config", str(config)], env=environ,
+                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield f"http://127.0.0.1:{port}", process, OutputReader(process.stdout)
+    finally:
+        kill_process_tree(process)
+
+
+def post_file(client, name: str, content: bytes, token: str | None = ADMIN_TOKEN, field: str = "file"):
+    """POST one file to /api/documents as a form upload, with `Bearer token` (no header for None)."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return client.post("/api/documents", headers=headers, data={field: (io.BytesIO(content), name)},
+                       content_type="multipart/form-data")
+
+
+def assert_error(answer, status: int) -> dict:
+    """The answer is the JSON error envelope with this status (and no traceback); its body."""
+    assert answer.status_code == status, answer.data[:300]
+    assert answer.mimetype == "application/json"
+    assert set(answer.json) == ERROR_KEYS
+    assert answer.json["ok"] is False and answer.json["status"] == status
+    assert answer.json["error"] and "Traceback" not in answer.json["error"]
+    return answer.json
 
 
 @pytest.fixture
@@ -197,10 +243,25 @@ def cjk_font() -> str:
     return "WQY"
 
 
+def make_pdf(font: str, pages: list[str], encrypt=None) -> bytes:
+    """A PDF with one line of text per page (a page of drawing and no text for an empty string)."""
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer, encrypt=encrypt)
+    for line in pages:
+        if line:
+            page.setFont(font, 12)
+            page.drawString(50, 700, line)
+        else:
+            page.rect(50, 50, 400, 600, fill=1)  # a "scan": drawing, no text
+        page.showPage()
+    page.save()
+    return buffer.getvalue()
+
+
 def layout_pdf(font: str, pages: list[list[tuple[float, float, float, str]]]) -> bytes:
     """A PDF laid out by hand: per page, (x, y from the top, type size, text) for each piece of text."""
-    import io
-
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()

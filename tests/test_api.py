@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN, WEEKLY, child_pids, make_settings,
-                      free_port)
+from conftest import (ADMIN_TOKEN as TOKEN, ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN,
+                      WEEKLY, assert_error, child_pids, get_json, make_settings, poll, post_file, running_server)
 from indexer.indexing import Indexer
 from server import create_app
 from server.uploads import safe_file_name
 
-TOKEN = "s3cret-token"
-ERROR_KEYS = {"ok", "error", "code", "params", "status"}
 
 
 @pytest.fixture
@@ -34,15 +32,6 @@ def search(client, **params):
 
 def ids_by_path(client) -> dict[str, str]:
     return {hit["path"]: hit["id"] for hit in search(client, q="DeepSeek", size=10)["hits"]}
-
-
-def assert_error(answer, status: int) -> dict:
-    assert answer.status_code == status, answer.data[:300]
-    assert answer.mimetype == "application/json"
-    assert set(answer.json) == ERROR_KEYS
-    assert answer.json["ok"] is False and answer.json["status"] == status
-    assert answer.json["error"] and "Traceback" not in answer.json["error"]
-    return answer.json
 
 
 # -- search -------------------------------------------------------------------------------
@@ -344,19 +333,13 @@ def upload_app(settings_factory):
     return app
 
 
-def post_file(app, name: str, content: bytes, token: str | None = TOKEN, field: str = "file"):
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return app.test_client().post("/api/documents", headers=headers,
-                                  data={field: (io.BytesIO(content), name)}, content_type="multipart/form-data")
-
-
 def archive_files(app) -> dict[str, bytes]:
     root = Path(app.config["ARCHIVE_SETTINGS"].archive.root)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_upload_is_saved_and_queued(upload_app):
-    answer = post_file(upload_app, "新研报：算力专题.md", "# 算力\n\n国产算力加速。".encode())
+    answer = post_file(upload_app.test_client(), "新研报：算力专题.md", "# 算力\n\n国产算力加速。".encode())
     assert answer.status_code == 202
     assert answer.json == {"ok": True, "receipt": {"path": "新研报：算力专题.md", "status": "queued"}}
     assert archive_files(upload_app) == {"新研报：算力专题.md": "# 算力\n\n国产算力加速。".encode()}
@@ -372,7 +355,7 @@ def test_upload_is_saved_and_queued(upload_app):
 ])
 def test_upload_needs_the_admin_token(settings_factory, token_configured, token, status, fragment):
     settings = settings_factory(server={"admin_token": TOKEN if token_configured else ""})
-    answer = post_file(create_app(settings), "a.txt", "正文".encode(), token=token)
+    answer = post_file(create_app(settings).test_client(), "a.txt", "正文".encode(), token=token)
     error = assert_error(answer, status)
     assert fragment in error["error"]
     if status == 401:
@@ -388,7 +371,7 @@ def test_upload_with_basic_auth_is_refused(upload_app):
 
 @pytest.mark.parametrize("size", [1024 * 1024 + 1, 3 * 1024 * 1024])
 def test_upload_over_the_limit_is_413(upload_app, size):
-    error = assert_error(post_file(upload_app, "大文件.txt", b"a" * size), 413)
+    error = assert_error(post_file(upload_app.test_client(), "大文件.txt", b"a" * size), 413)
     assert "1 MB" in error["error"]
     assert archive_files(upload_app) == {}
 
@@ -400,13 +383,13 @@ def test_upload_over_the_limit_is_413(upload_app, size):
     ("报告.txt", b"", "empty"),
 ])
 def test_upload_of_a_bad_file_is_400(upload_app, name, content, fragment):
-    error = assert_error(post_file(upload_app, name, content), 400)
+    error = assert_error(post_file(upload_app.test_client(), name, content), 400)
     assert fragment in error["error"]
     assert archive_files(upload_app) == {}
 
 
 def test_upload_without_the_file_field_is_400(upload_app):
-    assert_error(post_file(upload_app, "a.txt", b"x", field="document"), 400)
+    assert_error(post_file(upload_app.test_client(), "a.txt", b"x", field="document"), 400)
 
 
 @pytest.mark.parametrize("name, saved", [
@@ -418,7 +401,7 @@ def test_upload_without_the_file_field_is_400(upload_app):
     ("a<b>c?.md", "a_b_c_.md"),
 ])
 def test_upload_name_is_made_safe(upload_app, name, saved):
-    answer = post_file(upload_app, name, b"%PDF-1.4 text" if saved.endswith(".pdf") else "正文".encode())
+    answer = post_file(upload_app.test_client(), name, b"%PDF-1.4 text" if saved.endswith(".pdf") else "正文".encode())
     assert answer.status_code == 202, answer.json
     assert answer.json["receipt"]["path"] == saved
     assert list(archive_files(upload_app)) == [saved]
@@ -442,10 +425,10 @@ def test_long_upload_names_are_cut_to_150_characters():
 
 
 def test_a_different_file_under_the_same_name_gets_a_number(upload_app):
-    first = post_file(upload_app, "周报.md", "第一版".encode())
-    second = post_file(upload_app, "周报.md", "第二版".encode())
-    third = post_file(upload_app, "周报.md", "第三版".encode())
-    again = post_file(upload_app, "周报.md", "第一版".encode())
+    first = post_file(upload_app.test_client(), "周报.md", "第一版".encode())
+    second = post_file(upload_app.test_client(), "周报.md", "第二版".encode())
+    third = post_file(upload_app.test_client(), "周报.md", "第三版".encode())
+    again = post_file(upload_app.test_client(), "周报.md", "第一版".encode())
     assert [a.json["receipt"]["path"] for a in (first, second, third, again)] == \
         ["周报.md", "周报 (2).md", "周报 (3).md", "周报.md"]
     assert archive_files(upload_app) == {"周报.md": "第一版".encode(), "周报 (2).md": "第二版".encode(),
@@ -470,7 +453,7 @@ def test_upload_answers_with_the_watchers_receipt_when_it_comes_in_time(settings
     thread = threading.Thread(target=watcher_stand_in)
     thread.start()
     try:
-        answer = post_file(app, "算力周报.txt", "国产算力加速，智算中心建设提速。".encode())
+        answer = post_file(app.test_client(), "算力周报.txt", "国产算力加速，智算中心建设提速。".encode())
     finally:
         stop.set()
         thread.join()
@@ -509,36 +492,15 @@ def test_raw_utf8_queries_are_repaired_for_the_development_server(built_samples)
 
 
 def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
-    import json
-    import os
     import signal
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.request
 
     shutil.copytree(SAMPLES, tmp_path / "archive")
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\n'
-                      f'[server]\nhost = "127.0.0.1"\nport = {port}\n', encoding="utf-8")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
-    process = subprocess.Popen([sys.executable, "-m", "server", "--config", str(config)], env=environ,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        health, deadline = None, time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
-                    health = json.load(answer)
-                    break
-            except (urllib.error.URLError, ConnectionError):   # not listening yet, or 503 while building
-                time.sleep(0.2)
-        assert health == {"ok": True, "documents": 5}
+    with running_server(tmp_path) as (base, process, output):
+        health = poll(lambda: get_json(f"{base}/healthz"), 60)      # 503 while the watcher builds
+        assert health == {"ok": True, "documents": 5}, output.text()[-2000:]
         watchers = list(child_pids(process.pid))
         assert len(watchers) == 1
         assert "watch" in Path(f"/proc/{watchers[0]}/cmdline").read_bytes().decode().split("\0")
-    finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
     assert not Path(f"/proc/{watchers[0]}").exists()

@@ -1,7 +1,6 @@
 """Tests of indexer.documents: listing the archive, decoding text, PDF text and read failures."""
 
 import hashlib
-import io
 import logging
 import os
 import random
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_pdf
 from indexer.documents import (
     SUPPORTED_SUFFIXES,
     RawDocument,
@@ -22,7 +22,6 @@ from indexer.errors import ReadError
 
 CN = "开源证券研究所：智能驾驶产业链深度报告，投资评级：买入（维持）"
 CN_GB18030_ONLY = "𠮷野家研究：" + CN  # U+20BB7 exists in GB18030 but not in GBK
-CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 MAX = 1 << 20
 MB = 1 << 20
 
@@ -32,23 +31,6 @@ def root(tmp_path):
     archive = tmp_path / "archive"
     archive.mkdir()
     return archive
-
-
-def make_pdf(font, pages, encrypt=None):
-    """A PDF with one line of text per page (no text at all for an empty string)."""
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, encrypt=encrypt)
-    for line in pages:
-        if line:
-            c.setFont(font, 12)
-            c.drawString(50, 700, line)
-        else:
-            c.rect(50, 50, 400, 600, fill=1)  # a "scan": drawing, no text
-        c.showPage()
-    c.save()
-    return buf.getvalue()
 
 
 def write(root, relpath, data):

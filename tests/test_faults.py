@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, OutputReader, child_pids, free_port, get_json,
-                      kill_process_tree, make_settings, poll)
+from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, child_pids, get_json, kill_process_tree, make_settings,
+                      poll, running_server)
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
@@ -549,22 +549,12 @@ def test_served_searches_go_on_while_the_watcher_meets_a_full_disk(small_disk, t
     and the changes made meanwhile are indexed once space is back (the watcher's rescan retries them)."""
     root = tmp_path / "archive"
     shutil.copytree(SAMPLES, root)
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
-                      f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\nthreads = 2\n'
-                      f'[watcher]\nrescan_seconds = 1.0\n', encoding="utf-8")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
-    process = subprocess.Popen([sys.executable, "-m", "server", "--prod", "--config", str(config)], env=environ,
-                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = OutputReader(process.stdout)
-    base = f"http://127.0.0.1:{port}"
+    tables = "workers = 2\nthreads = 2\n[watcher]\nrescan_seconds = 1.0\n"
+    with running_server(tmp_path, "--prod", tables=tables) as (base, process, output):
+        def served(q: str) -> list[str]:
+            answer = get_json(f"{base}/api/search?" + urllib.parse.urlencode({"q": q, "size": 100}))
+            return [hit["path"] for hit in answer["hits"]]
 
-    def served(q: str) -> list[str]:
-        answer = get_json(f"{base}/api/search?" + urllib.parse.urlencode({"q": q, "size": 100}))
-        return [hit["path"] for hit in answer["hits"]]
-
-    try:
         assert poll(lambda: get_json(f"{base}/api/status")["documents"] == 5, 60), output.text()[-2000:]
         drops = Drops(root)
         before = {q: served(q) for q in QUERIES}
@@ -593,8 +583,6 @@ def test_served_searches_go_on_while_the_watcher_meets_a_full_disk(small_disk, t
         assert caught_up, output.text()[-3000:]
         status = get_json(f"{base}/api/status")
         assert status["ok"] and status["documents"] == 5 - 1 + 3
-    finally:
-        kill_process_tree(process)
 
 
 @full_disk

@@ -13,8 +13,6 @@ from indexer.errors import QueryTooLong
 from indexer.query import parse_query
 from server import create_app
 
-# How many generated examples each surface saw in this run (reported in bench/REPORT.md).
-FUZZED: Counter = Counter()
 BASE = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -63,6 +61,16 @@ def limits(built_samples):
     return built_samples.search
 
 
+@pytest.fixture
+def fuzzed(record_property):
+    """Counts the queries this test sends per surface; they become properties of the test in a JUnit
+    report (`fuzzed:<surface>`), which bench/robustness.py sums."""
+    sent: Counter = Counter()
+    yield sent
+    for surface, count in sorted(sent.items()):
+        record_property(f"fuzzed:{surface}", count)
+
+
 def assert_envelope(answer) -> dict:
     """Every /api/search answer: 200 ok:true or 400 ok:false with the same status, as JSON, no traceback."""
     assert answer.status_code in (200, 400), answer.data[:300]
@@ -83,8 +91,8 @@ def assert_envelope(answer) -> dict:
 
 @fuzz(1500)
 @given(raw=QUERY, max_terms=st.integers(0, 40))
-def test_parse_query_never_raises_on_syntax(raw, max_terms):
-    FUZZED["parse_query"] += 1
+def test_parse_query_never_raises_on_syntax(raw, max_terms, fuzzed):
+    fuzzed["parse_query"] += 1
     try:
         parsed = parse_query(raw, max_terms)
     except QueryTooLong as exc:
@@ -98,8 +106,8 @@ def test_parse_query_never_raises_on_syntax(raw, max_terms):
 
 @fuzz(150)
 @given(words=st.lists(st.sampled_from(["模型", "DeepSeek", '"横空出世"', "-汽车", "title:算力", "NVDA"]), min_size=1, max_size=60))
-def test_parse_query_counts_terms_against_the_limit(words):
-    FUZZED["parse_query"] += 1
+def test_parse_query_counts_terms_against_the_limit(words, fuzzed):
+    fuzzed["parse_query"] += 1
     raw = " ".join(words)
     try:
         parsed = parse_query(raw, 32)
@@ -113,8 +121,8 @@ def test_parse_query_counts_terms_against_the_limit(words):
 
 @fuzz(700)
 @given(params=PARAMS)
-def test_api_search_answers_200_or_400_with_the_envelope(client, limits, params):
-    FUZZED["api_search"] += 1
+def test_api_search_answers_200_or_400_with_the_envelope(client, limits, params, fuzzed):
+    fuzzed["api_search"] += 1
     body = assert_envelope(client.get("/api/search", query_string=params))
     if body["ok"]:
         assert len(str(params.get("q") or "").strip()) <= limits.max_query_chars
@@ -124,8 +132,8 @@ def test_api_search_answers_200_or_400_with_the_envelope(client, limits, params)
 
 @fuzz(800)
 @given(q=QUERY, sort=st.sampled_from(["relevance", "date"]))
-def test_api_search_of_any_query_text_is_a_result_or_a_reason(client, limits, q, sort):
-    FUZZED["api_search"] += 1
+def test_api_search_of_any_query_text_is_a_result_or_a_reason(client, limits, q, sort, fuzzed):
+    fuzzed["api_search"] += 1
     body = assert_envelope(client.get("/api/search", query_string={"q": q, "sort": sort}))
     if not body["ok"]:
         reasons = ("the query is empty", "characters long", "words and phrases")
@@ -137,8 +145,8 @@ def test_api_search_of_any_query_text_is_a_result_or_a_reason(client, limits, q,
 
 @fuzz(60)
 @given(extra=st.integers(1, 3000), char=st.sampled_from(["模", "a", " a", "😀", "\u200b"]))
-def test_api_search_refuses_long_queries_with_a_clear_400(client, limits, extra, char):
-    FUZZED["api_search"] += 1
+def test_api_search_refuses_long_queries_with_a_clear_400(client, limits, extra, char, fuzzed):
+    fuzzed["api_search"] += 1
     q = "模" + char * ((limits.max_query_chars + extra) // len(char))
     body = assert_envelope(client.get("/api/search", query_string={"q": q}))
     assert body["status"] == 400
@@ -147,8 +155,8 @@ def test_api_search_refuses_long_queries_with_a_clear_400(client, limits, extra,
 
 @fuzz(40)
 @given(n=st.integers(33, 120))
-def test_api_search_refuses_too_many_terms_with_a_clear_400(client, limits, n):
-    FUZZED["api_search"] += 1
+def test_api_search_refuses_too_many_terms_with_a_clear_400(client, limits, n, fuzzed):
+    fuzzed["api_search"] += 1
     q = " ".join(f"w{i}" for i in range(n))[: limits.max_query_chars]
     words = len(q.split())
     body = assert_envelope(client.get("/api/search", query_string={"q": q}))
@@ -164,15 +172,15 @@ def test_api_search_refuses_too_many_terms_with_a_clear_400(client, limits, n):
     ("size", lambda limits: 10**30, "size must be between 1 and {max_size}"),
     ("page", lambda limits: "9" * 5000, "page must be a whole number"),
 ])
-def test_api_search_refuses_deep_pages_and_big_sizes(client, limits, name, over, fragment):
-    FUZZED["api_search"] += 1
+def test_api_search_refuses_deep_pages_and_big_sizes(client, limits, name, over, fragment, fuzzed):
+    fuzzed["api_search"] += 1
     body = assert_envelope(client.get("/api/search", query_string={"q": "模型", name: over(limits)}))
     assert body["status"] == 400
     assert fragment.format(max_page=limits.max_page, max_size=limits.max_size) in body["error"]
 
 
-def test_api_search_at_the_limits_is_fine(client, limits):
-    FUZZED["api_search"] += 3
+def test_api_search_at_the_limits_is_fine(client, limits, fuzzed):
+    fuzzed["api_search"] += 3
     assert_envelope(client.get("/api/search", query_string={"q": "模" * limits.max_query_chars}))
     at_max = client.get("/api/search", query_string={"q": " ".join(f"w{i}" for i in range(limits.max_terms))})
     assert assert_envelope(at_max)["ok"] is True
@@ -185,8 +193,8 @@ def test_api_search_at_the_limits_is_fine(client, limits):
 
 @fuzz(300)
 @given(params=PARAMS)
-def test_results_page_never_fails_and_never_echoes_markup(client, params):
-    FUZZED["html_search"] += 1
+def test_results_page_never_fails_and_never_echoes_markup(client, params, fuzzed):
+    fuzzed["html_search"] += 1
     answer = client.get("/search", query_string=params)
     assert answer.status_code in (200, 400), answer.data[:300]
     assert answer.mimetype == "text/html"
@@ -196,16 +204,10 @@ def test_results_page_never_fails_and_never_echoes_markup(client, params):
 
 
 @pytest.mark.parametrize("payload", XSS)
-def test_results_page_escapes_script_in_every_parameter(client, payload):
+def test_results_page_escapes_script_in_every_parameter(client, payload, fuzzed):
     for key in ("q", "broker", "industry", "rating", "from", "sort", "page"):
-        FUZZED["html_search"] += 1
+        fuzzed["html_search"] += 1
         answer = client.get("/search", query_string={"q": f"模型 {payload}", key: payload})
         assert answer.status_code in (200, 400)
         assert_no_injected_markup(answer.get_data(as_text=True))
 
-
-def test_zz_fuzz_totals():
-    """Prints how many queries each surface saw (pytest -s shows it)."""
-    total = sum(FUZZED.values())
-    print(f"\nqueries fuzzed: {total} ({dict(FUZZED)})")
-    assert total > 0

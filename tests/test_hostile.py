@@ -9,15 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_no_injected_markup
+from conftest import ADMIN_TOKEN as TOKEN, assert_error, assert_no_injected_markup, post_file
 from indexer.status import status_report
 from indexer.documents import read_document
 from indexer.indexing import Indexer
 from server import create_app
 
-TOKEN = "hostile-admin-token"
 MAX_FILE_MB = 0.01                      # about 10 KB: the "huge file" needs only 20 KB
-HOSTILE_TRIED: set[str] = set()         # every distinct hostile file or upload name tried (bench/REPORT.md)
 MARKUP = ("<script", "onerror=", "onload=", "javascript:alert", "<iframe", "<svg", "<img")
 
 MD_WITH_SCRIPT = """---
@@ -83,7 +81,17 @@ def write_raw(root: Path, name: str | bytes, content: bytes) -> None:
 
 
 @pytest.fixture
-def hostile(settings_factory, tmp_path):
+def tried(record_property):
+    """The hostile files and upload names this test tries; each becomes a `hostile` property of the test
+    in a JUnit report, and bench/robustness.py counts the distinct ones."""
+    names: set[str] = set()
+    yield names
+    for name in sorted(names):
+        record_property("hostile", name)
+
+
+@pytest.fixture
+def hostile(settings_factory, tmp_path, tried):
     """An archive of hostile files and symlinks out of it, synced once; (settings, client, root)."""
     settings = settings_factory(archive={"max_file_mb": MAX_FILE_MB}, server={"admin_token": TOKEN})
     root = Path(settings.archive.root)
@@ -98,8 +106,8 @@ def hostile(settings_factory, tmp_path):
     (root / "link-to-passwd.txt").symlink_to("/etc/passwd")
     (root / "dangling.md").symlink_to(tmp_path / "nowhere.md")
     (root / "loop.txt").symlink_to(root / "loop.txt")
-    HOSTILE_TRIED.update(item.name for item in HOSTILE_FILES)
-    HOSTILE_TRIED.update(["link-to-file.txt", "link-to-folder", "link-to-passwd.txt", "dangling.md", "loop.txt"])
+    tried.update(str(item.name) for item in HOSTILE_FILES)
+    tried.update(["link-to-file.txt", "link-to-folder", "link-to-passwd.txt", "dangling.md", "loop.txt"])
     Indexer(settings).sync()
     return settings, create_app(settings).test_client(), root
 
@@ -181,8 +189,8 @@ def test_raw_download_of_a_hostile_file_is_an_attachment(hostile):
         assert "<" not in fallback and "\n" not in answer.headers["Content-Disposition"]
 
 
-def test_a_file_name_that_is_not_utf8_is_indexed_or_receipted(settings_factory):
-    HOSTILE_TRIED.add("b'\\xff\\xfe bad-utf8.txt'")
+def test_a_file_name_that_is_not_utf8_is_indexed_or_receipted(settings_factory, tried):
+    tried.add("b'\\xff\\xfe bad-utf8.txt'")
     settings = settings_factory()
     root = Path(settings.archive.root)
     write_raw(root, b"\xff\xfe bad-utf8.txt", "正文 zqxbadname 非 UTF-8 文件名。".encode())
@@ -210,8 +218,8 @@ def billion_laughs(depth: int) -> str:
     return "---\n" + "\n".join(lines) + f"\ntitle: *a{depth - 1}\n---\n正文 zqxbomb。\n"
 
 
-def test_yaml_alias_bomb_in_front_matter_stays_small(tmp_path):
-    HOSTILE_TRIED.add("yaml-alias-bomb.md")
+def test_yaml_alias_bomb_in_front_matter_stays_small(tmp_path, tried):
+    tried.add("yaml-alias-bomb.md")
     (tmp_path / "bomb.md").write_text(billion_laughs(6), encoding="utf-8")
     size = (tmp_path / "bomb.md").stat().st_size
     raw = read_document(tmp_path / "bomb.md", tmp_path, 10 * 1024 * 1024)
@@ -230,21 +238,6 @@ def upload_client(settings_factory):
     return app.test_client(), settings
 
 
-def post_file(client, name: str, content: bytes, token: str | None = TOKEN):
-    if token == TOKEN:
-        HOSTILE_TRIED.add(f"upload:{name}")
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return client.post("/api/documents", headers=headers, data={"file": (io.BytesIO(content), name)},
-                       content_type="multipart/form-data")
-
-
-def assert_error(answer, status: int) -> str:
-    assert answer.status_code == status, answer.data[:300]
-    assert answer.mimetype == "application/json"
-    assert answer.json["ok"] is False and answer.json["status"] == status
-    return answer.json["error"]
-
-
 UPLOAD_NAMES = ["../../evil.md", "..\\..\\evil.md", "/etc/passwd.md", "../../../../../../tmp/evil.txt",
                 "a/../../b.md", "./../.hidden.md", "....md", ".md", "evil.md\x00.txt", "ctrl\x01\x1b[2J\x7f.txt",
                 "new\nline.md", "\u202etxt.md", "%2e%2e%2fevil.md", "..／..／evil.md", "..∕evil.md",
@@ -256,14 +249,15 @@ NAMES_THE_INDEXER_IGNORES = ["~$lock.md", "#draft.md", "# 周报.md"]
 
 
 @pytest.mark.parametrize("name", UPLOAD_NAMES + NAMES_THE_INDEXER_IGNORES)
-def test_upload_name_never_escapes_the_archive(upload_client, tmp_path, name):
+def test_upload_name_never_escapes_the_archive(upload_client, tmp_path, tried, name):
     client, settings = upload_client
+    tried.add(f"upload:{name}")
     root = Path(settings.archive.root).resolve()
     content = b"%PDF-1.4 not really" if name.lower().endswith(".pdf") else "正文 上传。".encode()
     answer = post_file(client, name, content)
     assert answer.status_code in (200, 202, 400), answer.data[:300]
     if answer.status_code == 400:       # a refused type, or a name the multipart parser drops
-        assert any(fragment in assert_error(answer, 400) for fragment in ("unsupported file type", "field 'file'"))
+        assert any(fragment in assert_error(answer, 400)["error"] for fragment in ("unsupported file type", "field 'file'"))
         assert not any(root.iterdir())
         return
     saved = answer.json["receipt"]["path"]
@@ -274,10 +268,11 @@ def test_upload_name_never_escapes_the_archive(upload_client, tmp_path, name):
     assert all(p.resolve().is_relative_to(root) for p in landed)
 
 
-def test_uploaded_hostile_names_are_indexed_or_receipted(upload_client):
+def test_uploaded_hostile_names_are_indexed_or_receipted(upload_client, tried):
     client, settings = upload_client
     saved = []
     for name in (n for n in UPLOAD_NAMES if n not in NAMES_THE_INDEXER_IGNORES):
+        tried.add(f"upload:{name}")
         answer = post_file(client, name, "正文 zqxupload 上传。".encode())
         if answer.status_code in (200, 202):
             saved.append(answer.json["receipt"]["path"])
@@ -295,7 +290,7 @@ def test_uploaded_hostile_names_are_indexed_or_receipted(upload_client):
 def test_upload_without_the_right_token_is_401(upload_client, token):
     client, settings = upload_client
     error = assert_error(post_file(client, "a.md", "正文".encode(), token=token), 401)
-    assert "token" in error
+    assert "token" in error["error"]
     assert not any(Path(settings.archive.root).iterdir())
 
 
@@ -308,25 +303,28 @@ def test_upload_with_the_token_in_another_scheme_is_401(upload_client):
 
 
 @pytest.mark.parametrize("size", [10_486, 100_000, 2_000_000])
-def test_upload_over_the_limit_is_413(upload_client, size):
+def test_upload_over_the_limit_is_413(upload_client, tried, size):
     client, settings = upload_client
+    tried.add("upload:大文件.txt")
     error = assert_error(post_file(client, "大文件.txt", b"a" * size), 413)
-    assert "limit" in error
+    assert "limit" in error["error"]
     assert not any(Path(settings.archive.root).iterdir())
 
 
 @pytest.mark.parametrize("name", ["evil.exe", "evil.html", "evil.svg", "evil.php", "evil.md.exe", "evil.js",
                                   "evil", "evil.", ".htaccess", "evil.txt.html", "evil.docx"])
-def test_upload_of_an_unsupported_type_is_400(upload_client, name):
+def test_upload_of_an_unsupported_type_is_400(upload_client, tried, name):
     client, settings = upload_client
+    tried.add(f"upload:{name}")
     error = assert_error(post_file(client, name, b"<script>alert(1)</script>"), 400)
-    assert "unsupported file type" in error
+    assert "unsupported file type" in error["error"]
     assert not any(Path(settings.archive.root).iterdir())
 
 
 @pytest.mark.parametrize("name", NAMES_THE_INDEXER_IGNORES)
-def test_an_accepted_upload_always_gets_a_receipt(upload_client, name):
+def test_an_accepted_upload_always_gets_a_receipt(upload_client, tried, name):
     client, settings = upload_client
+    tried.add(f"upload:{name}")
     answer = post_file(client, name, "正文 zqxignored 上传。".encode())
     assert answer.status_code in (200, 202), answer.data[:300]
     Indexer(settings).sync()
@@ -334,8 +332,9 @@ def test_an_accepted_upload_always_gets_a_receipt(upload_client, name):
     assert saved in {receipt["path"] for receipt in status_report(settings)["recent"]}
 
 
-def test_long_chinese_upload_name_is_saved_under_255_bytes(upload_client):
+def test_long_chinese_upload_name_is_saved_under_255_bytes(upload_client, tried):
     client, settings = upload_client
+    tried.add("upload:" + "研" * 300 + ".md")
     answer = post_file(client, "研" * 300 + ".md", "正文 上传。".encode())
     assert answer.status_code in (200, 202), answer.data[:300]
     assert len(answer.json["receipt"]["path"].encode()) <= 255
@@ -345,9 +344,3 @@ def test_repeated_wrong_tokens_are_rate_limited(upload_client):
     client, settings = upload_client
     statuses = [post_file(client, "a.md", b"x", token=f"guess-{n}").status_code for n in range(50)]
     assert 429 in statuses
-
-
-def test_zz_hostile_totals():
-    """Prints how many hostile files were tried (pytest -s shows it)."""
-    print(f"\nhostile files tried: {len(HOSTILE_TRIED)}")
-    assert HOSTILE_TRIED

@@ -9,15 +9,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from conftest import DONGGUAN, KAIYUAN as R1, WEEKLY, layout_pdf, make_settings
 from indexer.indexing import Indexer
 from indexer.normalize import fold
 from server import create_app
 
-from conftest import make_settings
-
-R1 = "DeepSeek-R1横空出世，智能车产业升级加速.txt"
-WEEKLY = "中小盘周报：DeepSeek横空出世，AI产业发展至新阶段.md"
-DONGGUAN = "Deepseek撼动全球AI产业，助力AI应用、AI端侧落地加速.txt"
 HOSTILE_TEXT = ('研报标题<script>alert(1)</script>\n\n恶意内容<img src=x onerror="window.__xss=1">测试正文。'
                 '<a href="javascript:alert(1)">链接</a> <b onmouseover="alert(1)">粗体</b>\n')
 HOSTILE_MD = ('---\ntitle: "<script>alert(1)</script>标题"\nbroker: "<img src=x onerror=alert(1)>证券"\n---\n\n'
@@ -480,33 +476,10 @@ def report_ids_for(client, q: str) -> list[str]:
 
 # -- other kinds of report -----------------------------------------------------------------
 
-CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
-
-
-def make_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF with these lines of Chinese text."""
-    import io
-
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(TTFont("WQY", str(CJK_FONT), subfontIndex=0))
-    buffer = io.BytesIO()
-    page = canvas.Canvas(buffer)
-    page.setFont("WQY", 12)
-    for row, line in enumerate(lines):
-        page.drawString(50, 750 - 20 * row, line)
-    page.showPage()
-    page.save()
-    return buffer.getvalue()
-
-
-def test_pdf_report_is_shown_as_paragraphs_and_served_as_pdf(sample_index):
-    if not CJK_FONT.exists():
-        pytest.skip(f"{CJK_FONT} is not installed (Debian: fonts-wqy-zenhei)")
+def test_pdf_report_is_shown_as_paragraphs_and_served_as_pdf(sample_index, cjk_font):
     root = Path(sample_index.archive.root)
-    data = make_pdf(["储能行业周报：固态电池产业化提速。", "本周固态电池板块上涨。", "风险提示：技术进展不及预期。"])
+    lines = ["储能行业周报：固态电池产业化提速。", "本周固态电池板块上涨。", "风险提示：技术进展不及预期。"]
+    data = layout_pdf(cjk_font, [[(50, 92 + 20 * row, 12, line) for row, line in enumerate(lines)]])
     (root / "储能周报.pdf").write_bytes(data)
     Indexer(sample_index).sync()
     client = create_app(sample_index).test_client()

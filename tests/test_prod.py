@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import (HUAAN, KAIYUAN, SAMPLES, OutputReader, child_pids, free_port, get_json, is_running,
-                      kill_process_tree, poll)
+from conftest import HUAAN, KAIYUAN, SAMPLES, child_pids, get_json, is_running, poll, running_server
 
-from indexer.config import PROJECT_ROOT
 from server.__main__ import MALLOC_ARENAS, SEARCH_NICENESS
 
 pytest.importorskip("gunicorn")
@@ -30,18 +26,8 @@ def prod_server(tmp_path):
     (tmp_path / "archive").mkdir()
     for name in (KAIYUAN, HUAAN):
         shutil.copy(SAMPLES / name, tmp_path / "archive" / name)
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[archive]\nroot = "archive"\n[index]\ndir = "var/index"\nworkers = 1\n'
-                      f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\nthreads = 2\n', encoding="utf-8")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_") and k != "MALLOC_ARENA_MAX"}
-    process = subprocess.Popen([sys.executable, "-m", "server", "--prod", "--config", str(config)], env=environ,
-                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    reader = OutputReader(process.stdout)
-    try:
-        yield f"http://127.0.0.1:{port}", process, reader
-    finally:
-        kill_process_tree(process)
+    with running_server(tmp_path, "--prod", tables="workers = 2\nthreads = 2\n") as served:
+        yield served
 
 
 def test_prod_serves_searches_indexes_drops_and_stops_cleanly(prod_server, tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SAMPLES, poll
 from indexer.status import status_report
 from indexer.config import PROJECT_ROOT
 from indexer.search import ArchiveSearcher
@@ -22,7 +23,6 @@ from indexer.query import parse_request
 from indexer.store import IndexStore
 from indexer.watcher import ArchiveWatcher
 
-SAMPLES = PROJECT_ROOT / "samples" / "reports"
 # Real report text: the bundled plain-text samples (the .md one has front matter).
 REPORTS = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.txt"))]
 SEED = sorted(SAMPLES.glob("*.txt"))[0]
@@ -35,14 +35,6 @@ def report(n: int, chars: int = 1500) -> str:
     text = REPORTS[n % len(REPORTS)]
     start = (n * 137) % max(1, len(text) - chars)
     return f"{text[start:start + chars]}\n\n本报告标记编号{n:04d}。\n"
-
-
-def eventually(check, timeout: float = DEADLINE):
-    """Call check() until it returns something true or the deadline passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return value
 
 
 class Archive:
@@ -252,7 +244,7 @@ def test_duplicate_content_is_one_hit_listing_both_paths(archive):
     def receipts():
         found = {r["path"]: r["status"] for r in archive.status()["recent"] if r["path"] in ("原版.md", "副本/同一篇.md")}
         return found if len(found) == 2 else None
-    assert sorted(eventually(receipts).values()) == ["duplicate", "indexed"]
+    assert sorted(poll(receipts, DEADLINE).values()) == ["duplicate", "indexed"]
     (archive.root / "原版.md").unlink()
     archive.wait_for("标记编号0031", [["副本/同一篇.md"]])
 
@@ -262,14 +254,14 @@ def test_burst_of_300_files_is_batched(archive):
     for n in range(1, 301):
         archive.write(f"批量/{n:04d}.md", report(n))
     # Indexing 300 reports takes seconds (more on a busy machine).
-    eventually(lambda: archive.search('"标记编号"')["total"] >= 300, timeout=60)
+    poll(lambda: archive.search('"标记编号"')["total"] >= 300, 60)
     assert archive.watcher.wait_idle(DEADLINE)
     assert archive.search('"标记编号"')["total"] == 300
     for n in range(1, 301):
         assert archive.paths(f"标记编号{n:04d}") == [[f"批量/{n:04d}.md"]]
     commits = archive.generation() - before
     assert 1 <= commits <= 30, f"{commits} commits for 300 files"
-    assert eventually(lambda: archive.status()["queue"] == 0)
+    assert poll(lambda: archive.status()["queue"] == 0, DEADLINE)
 
 
 def test_bad_file_among_good_ones(archive):
@@ -278,23 +270,23 @@ def test_bad_file_among_good_ones(archive):
     (archive.root / "混合" / "乱码.txt").write_bytes(bytes(range(256)) * 16)
     for n in range(40, 43):
         archive.wait_for(f"标记编号{n:04d}", [[f"混合/{n}.md"]])
-    failed = eventually(lambda: archive.status()["failed"])
+    failed = poll(lambda: archive.status()["failed"], DEADLINE)
     assert [f["path"] for f in failed] == ["混合/乱码.txt"]
     assert "binary" in failed[0]["reason"]
     # Fixed by its owner: the same name becomes searchable and leaves the failed list.
     (archive.root / "混合" / "乱码.txt").write_text(report(43), encoding="utf-8")
     archive.wait_for("标记编号0043", [["混合/乱码.txt"]])
-    assert eventually(lambda: archive.status()["failed"] == [])
+    assert poll(lambda: archive.status()["failed"] == [], DEADLINE)
 
 
 def test_queue_is_reported_while_a_file_is_being_written(archive):
     with open(archive.root / "写入中.md", "w", encoding="utf-8") as fh:
         fh.write(report(44))
         fh.flush()
-        assert eventually(lambda: archive.status()["queue"] == 1)
+        assert poll(lambda: archive.status()["queue"] == 1, DEADLINE)
         assert archive.paths("标记编号0044") == []
     archive.wait_for("标记编号0044", [["写入中.md"]])
-    assert eventually(lambda: archive.status()["queue"] == 0)
+    assert poll(lambda: archive.status()["queue"] == 0, DEADLINE)
 
 
 def test_restart_catches_up_with_changes_made_while_stopped(archive):
