@@ -1,0 +1,120 @@
+"""The postings codec (indexer.postings): what a segment's builder writes, its reader gives back."""
+
+from __future__ import annotations
+
+import zlib
+from itertools import accumulate
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
+
+from indexer.postings import SCORED_FIELDS, SET_FIELDS, PostingsBuilder, SegmentPostings, _encode
+
+TF_MAX = 0xFFFF         # a frequency is stored in at most 16 bits: larger ones are clamped
+EMPTY = {name: [] for name in SET_FIELDS + SCORED_FIELDS}
+FIELDS = st.sampled_from(SET_FIELDS + SCORED_FIELDS)
+TERMS = st.sampled_from(["模型", "横空", "deepseek", "ai", "算力", "𠮷野家"])
+GAP = st.one_of(st.integers(1, 255), st.integers(256, 1500))                 # a u8 or a u16 gap
+TF = st.one_of(st.integers(1, 255), st.integers(256, TF_MAX), st.integers(TF_MAX + 1, TF_MAX + 3000))
+POSTINGS = st.lists(st.tuples(GAP, TF), min_size=1, max_size=8)              # (gap to the previous, tf)
+TABLE = st.dictionaries(st.tuples(FIELDS, TERMS), st.tuples(st.integers(-1, 3), POSTINGS), min_size=1, max_size=6)
+
+
+def build(table: dict, tmp_path) -> tuple[SegmentPostings, dict]:
+    """Write a segment through PostingsBuilder.add, one document at a time, and open it.
+
+    table: (field, term) -> (start, [(gap, tf), ...]), the term's documents being start + the running
+    sum of the gaps; returns the reader and (field, term) -> {document: tf}, as the documents held them.
+    """
+    held: dict[tuple[str, str], dict[int, int]] = {}
+    for key, (start, postings) in table.items():
+        docs = (start + total for total in accumulate(gap for gap, _ in postings))
+        held[key] = dict(zip(docs, (tf for _, tf in postings)))
+    count = 1 + max(doc for tfs in held.values() for doc in tfs)
+    documents: list[dict] = [EMPTY] * count
+    for (name, term), tfs in held.items():
+        for doc, tf in tfs.items():
+            if documents[doc] is EMPTY:
+                documents[doc] = {field: [] for field in EMPTY}
+            documents[doc][name] += [term] * (tf if name in SCORED_FIELDS else 1)
+    builder = PostingsBuilder()
+    for analysis in documents:
+        builder.add(analysis)
+    path = tmp_path / "segment.post"
+    if path.exists():
+        path.unlink()
+    builder.write(path)
+    return SegmentPostings(path), held
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=TABLE, base=st.sampled_from([0, 1, 70_000, 2**32]))
+@example(table={("words", "模型"): (-1, [(1, TF_MAX + 1)] * 8 + [(300, 7)])}, base=0)     # clamped, u16 gap
+@example(table={("ngrams", "横空"): (-1, [(1, 1)] * 8), ("latin", "ai"): (3, [(255, 1), (256, 1)])}, base=5)
+def test_what_is_written_is_read_back(tmp_path, table, base):
+    postings, held = build(table, tmp_path)
+    try:
+        for (name, term), tfs in held.items():
+            ids = sorted(tfs)
+            assert postings.df(name, term) == len(ids)
+            assert postings.docs(name, term, base) == [doc + base for doc in ids]
+            if name in SCORED_FIELDS:
+                assert postings.weights(name, term, base) == {doc + base: min(tf, TF_MAX) for doc, tf in tfs.items()}
+        for name in SCORED_FIELDS:          # a document's length counts every word, unclamped
+            for doc in range(postings.doc_count):
+                expected = sum(tfs.get(doc, 0) for (field, _), tfs in held.items() if field == name)
+                assert postings.lengths[name][doc] == expected
+        for name in SET_FIELDS + SCORED_FIELDS:
+            assert [term for term, _ in postings.items(name)] == sorted(
+                {term for field, term in held if field == name}, key=lambda term: term.encode())
+    finally:
+        postings.close()
+
+
+def test_a_gap_of_more_than_16_bits_is_read_back(tmp_path):
+    table = {("words", "模型"): (-1, [(1, 3), (70_000, TF_MAX + 9)]), ("ngrams", "横空"): (-1, [(65_536, 1)] * 2)}
+    postings, held = build(table, tmp_path)
+    try:
+        assert postings.weights("words", "模型") == {0: 3, 70_000: TF_MAX}
+        assert postings.docs("ngrams", "横空") == [65_535, 131_071]          # gaps 65,535 (u16) and 65,536 (u32)
+    finally:
+        postings.close()
+
+
+# -- the byte before each term's postings: widths and compression ---------------------------
+
+IDS = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=60, unique=True).map(sorted)
+
+
+def width(largest: int) -> int:
+    """0, 1, 2: the postings' typecode for u8, u16, u32."""
+    return 0 if largest < 2**8 else 1 if largest < 2**16 else 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=IDS, tfs=st.none() | st.lists(TF, min_size=60, max_size=60))
+@example(ids=list(range(60)), tfs=[1] * 60)                           # long and regular: zlib pays
+@example(ids=[0, 2**31, 2**32 - 1], tfs=None)                        # 13 bytes: stored as they are
+def test_each_term_has_the_narrowest_widths_and_zlib_only_when_it_pays(ids, tfs):
+    tfs = tfs[:len(ids)] if tfs is not None else None
+    encoded = _encode(ids, tfs)
+    flags, stored = encoded[0], encoded[1:]
+    gaps = [b - a for a, b in zip([0, *ids], ids)]
+    assert flags & 3 == width(max(gaps))
+    tf_width = min(width(max(tfs)), 1) if tfs is not None else 0       # frequencies: u8 or u16, clamped
+    assert (flags >> 2) & 3 == tf_width
+    raw = len(ids) * (1, 2, 4)[flags & 3] + (len(tfs) * (1, 2)[tf_width] if tfs is not None else 0)
+    if flags & 0x10:
+        assert raw > 48 and len(zlib.decompress(stored)) == raw and len(stored) < raw
+    else:
+        assert len(stored) == raw
+        assert raw <= 48 or len(zlib.compress(stored, 6)) >= raw
+
+
+@pytest.mark.parametrize("ids, tfs, compressed", [
+    (list(range(60)), [1] * 60, True),
+    (list(range(0, 48 * 7919, 7919))[:24], None, False),          # 48 bytes of u16 gaps: never compressed
+    ([0, 2**31, 2**32 - 1], None, False),
+])
+def test_zlib_and_raw_blocks_both_occur(ids, tfs, compressed):
+    assert bool(_encode(ids, tfs)[0] & 0x10) is compressed
