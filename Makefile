@@ -29,8 +29,9 @@ build: setup
 test: setup browser
 	$(BIN)/python -m pytest -q
 
+# The tests a change usually needs, in about a minute: no browser, nothing marked slow.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not browser"
+	$(BIN)/python -m pytest -q -m "not browser and not slow"
 
 bench: setup
 	$(BIN)/pip install -q -e '.[bench]'

@@ -491,6 +491,7 @@ def test_raw_utf8_queries_are_repaired_for_the_development_server(built_samples)
     assert client.get("/api/search", query_string={"q": "横空出世"}).json["total"] == 2
 
 
+@pytest.mark.slow
 def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
     import signal
 

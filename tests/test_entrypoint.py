@@ -195,6 +195,7 @@ def service(tmp_path):
 
 # -- the entrypoint -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_entrypoint_builds_serves_indexes_drops_and_stops_cleanly(service, tmp_path):
     base, process, output = service
     health = poll(lambda: get_json(f"{base}/healthz"), 30)

@@ -67,6 +67,7 @@ def test_writer_killed_holding_the_lock_leaves_no_stale_lock(sample_index, tmp_p
     assert total(sample_index, "DeepSeek") == 5
 
 
+@pytest.mark.slow
 def test_build_killed_half_way_leaves_the_live_index_untouched(sample_index, tmp_path):
     root = sample_index.archive.root
     body = (PROJECT_ROOT / "samples" / "reports").glob("*.txt")
@@ -91,6 +92,7 @@ def test_build_killed_half_way_leaves_the_live_index_untouched(sample_index, tmp
     assert result.documents == 305 and total(sample_index, '"批量标记299"') == 1
 
 
+@pytest.mark.slow
 def test_a_build_whose_worker_dies_stops_with_a_message_instead_of_hanging(sample_index, tmp_path):
     root = sample_index.archive.root
     text = next(iter((PROJECT_ROOT / "samples" / "reports").glob("*.txt"))).read_text(encoding="utf-8")
@@ -419,7 +421,11 @@ def sweep_over(how: str, round_: int, error: str | None) -> bool:
     return error is None          # the sweep reached enough room, or the point after the last file
 
 
-full_disk = pytest.mark.full_disk
+def full_disk(test):
+    """Marks a test that mounts a small tmpfs and fills it: full_disk, and slow (seconds each)."""
+    return pytest.mark.slow(pytest.mark.full_disk(test))
+
+
 HOW = ["no_space", "no_inodes", "space_runs_out", "full_before_each_file", "disk_fills_while_writing"]
 
 

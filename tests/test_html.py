@@ -528,6 +528,7 @@ def test_markdown_boilerplate_is_collapsed(sample_index):
     assert "<h2>免责声明</h2>" in boilerplate and "买入：预期涨幅超过 15%" in boilerplate
 
 
+@pytest.mark.slow
 def test_hostile_markdown_is_rendered_once_within_a_budget_and_never_breaks_the_page(sample_index):
     root = Path(sample_index.archive.root)
     (root / "方括号.md").write_text("# 方括号研报\n\n标记词甲乙。\n\n" + "[" * 20_000, encoding="utf-8")

@@ -153,6 +153,7 @@ def test_cli_build_status_search(sample_settings, capsys, monkeypatch):
     assert "empty" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_parallel_build_writes_one_segment_per_worker(tmp_path, settings_factory):
     """Over POOL_THRESHOLD files with two workers: same documents, duplicates, failures."""
     from indexer.indexing import POOL_THRESHOLD
@@ -221,6 +222,7 @@ def test_sync_from_a_stale_listing_trusts_only_what_did_not_change(sample_index)
     assert status_report(sample_index)["failed"] == []
 
 
+@pytest.mark.slow
 def test_merging_segments_carries_postings_over_deletions_and_changes(sample_index):
     """Postings live beside each segment (indexer.postings): a merge renumbers documents
     around deleted ones. Every query answers the same before and after, and as a fresh build."""

@@ -14,6 +14,7 @@ from conftest import HUAAN, KAIYUAN, SAMPLES, child_pids, get_json, is_running, 
 from server.__main__ import MALLOC_ARENAS, SEARCH_NICENESS
 
 pytest.importorskip("gunicorn")
+pytestmark = pytest.mark.slow
 
 NEW_REPORT = "氢能重卡行业深度：加氢站建设提速.txt"
 NEW_TEXT = ("氢能重卡产业链梳理。\n\n"

@@ -249,6 +249,7 @@ def test_duplicate_content_is_one_hit_listing_both_paths(archive):
     archive.wait_for("标记编号0031", [["副本/同一篇.md"]])
 
 
+@pytest.mark.slow
 def test_burst_of_300_files_is_batched(archive):
     before = archive.generation()
     for n in range(1, 301):
@@ -324,6 +325,7 @@ def test_rescan_catches_missed_events(settings_factory):
         arc.stop()
 
 
+@pytest.mark.slow
 def test_a_steady_trickle_of_drops_does_not_pile_up_segments(settings_factory):
     """Drops closer together than the quiet pause that triggers a merge: the watcher merges
     after MERGE_AFTER_COMMITS commits anyway, so searches do not slow down segment by segment."""
