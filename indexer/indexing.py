@@ -24,7 +24,7 @@ from indexer.pdftext import PdfLimits
 from indexer.normalize import clean_inline, clean_report, fold
 from indexer.markup import render_markdown
 from indexer.schema import pack_markup, pack_text
-from indexer.store import IndexStore, ReportWriter, now_iso, writing
+from indexer.store import IndexStore, join_parts, now_iso, write_part, writing
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +185,10 @@ def _write_part(job: tuple) -> tuple:
     (the way whoosh.multiproc's multisegment writer does it, without pickling every
     document through temp files).
     """
-    from whoosh import index as whoosh_index
-    from whoosh.writing import SegmentWriter
-
-    from indexer.store import INDEX_NAME
-
     build_dir, groups, root, max_bytes, pdf_limits, now = job
-    ix = whoosh_index.open_dir(build_dir, indexname=INDEX_NAME)
-    writer = ReportWriter(ix, SegmentWriter(ix, _lk=False, limitmb=256))
     receipts, failed = [], {}
-    try:
+
+    def documents():
         for files in groups:
             paths = sorted(files)
             _, prepared, reason = _prepare_job((paths[0], str(Path(root) / paths[0]), root, max_bytes, pdf_limits))
@@ -207,15 +201,14 @@ def _write_part(job: tuple) -> tuple:
                     failed[path] = {"reason": reason, "size": size, "mtime": mtime, "at": now_iso()}
                     receipts.append(Receipt(path, "failed", reason=reason))
                 continue
-            writer.add(prepared.pop("analysis"), id=report_id(paths[0]), path=paths[0],
-                       files={p: list(v) for p, v in files.items()}, added_at=now, indexed_at=now, **prepared)
+            yield prepared.pop("analysis"), dict(id=report_id(paths[0]), path=paths[0],
+                                                 files={p: list(v) for p, v in files.items()},
+                                                 added_at=now, indexed_at=now, **prepared)
             receipts.append(Receipt(paths[0], "indexed", id=report_id(paths[0])))
             receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=report_id(paths[0]))
                             for p in paths[1:])
-        segment = writer.finish_segment()
-    except BaseException:
-        writer.writer._close_segment()
-        raise
+
+    segment = write_part(Path(build_dir), documents())
     return segment, receipts, failed
 
 
@@ -453,10 +446,7 @@ class Indexer:
         if bar:
             bar.update(len(listing) - bar.n)
             bar.close()
-        writer = ix.writer()
-        writer._close_segment()
-        writer._commit_toc(segments)
-        writer._finish()
+        join_parts(ix, segments)
         receipts.sort(key=lambda r: r.path)
         return receipts
 
