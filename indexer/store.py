@@ -56,15 +56,17 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
+def write_json_atomic(path: Path, data: dict, durable: bool = True) -> None:
+    """Write JSON through a temp file and a rename, so a reader never sees half a file;
+    durable: synced to disk before the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, indent=1)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)         # a full disk must not also collect half-written files
@@ -167,8 +169,8 @@ class IndexStore:
         except (OSError, ValueError):
             return {"last_sync": None, "failed": {}, "recent": []}
 
-    def write_status(self, status: dict) -> None:
-        write_json_atomic(self.status_path, status)
+    def write_status(self, status: dict, durable: bool = True) -> None:
+        write_json_atomic(self.status_path, status, durable)
 
 
 def _tier(documents: int) -> int:
