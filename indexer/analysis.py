@@ -21,7 +21,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 FINANCE_DICT = DATA_DIR / "finance_dict.txt"
 
 _WORDLIKE = re.compile(f"[{LATIN_CHARS}{CJK_CHARS}]")
-_NON_SPACE_RUN = re.compile(r"\S+")
 
 _RANKING_PIECE = re.compile(f"(?P<cjk>[{CJK_CHARS}]+)|{LATIN_WORD.pattern}")
 

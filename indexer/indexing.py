@@ -11,20 +11,20 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
 
 from indexer.analysis import char_ngrams, init_jieba, latin_words, ranking_words
 from indexer.config import Settings
 from indexer.documents import SourceFile, list_archive, read_document
-from indexer.errors import BuildAbandoned, ReadError
+from indexer.errors import BuildAbandoned, IndexUnavailable, ReadError
 from indexer.metadata import extract_metadata
 from indexer.pdftext import PdfLimits
 from indexer.normalize import clean_inline, clean_report, fold
 from indexer.markup import render_markdown
 from indexer.schema import pack_markup, pack_text
-from indexer.store import IndexStore, ReportWriter, now_iso, writing
+from indexer.store import IndexStore, join_parts, now_iso, write_part, writing
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,16 @@ def refuse_undecodable_names(listing: dict[str, SourceFile], failed: dict) -> tu
         known = failed.get(shown)
         if known and (known["size"], known["mtime"]) == (source.size, source.mtime):
             continue
-        reason = "the file name is not valid UTF-8: rename the file"
-        failed[shown] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
-        receipts.append(Receipt(shown, "failed", reason=reason))
+        receipts.append(record_failure(failed, shown, "the file name is not valid UTF-8: rename the file",
+                                       source.size, source.mtime))
     return receipts, shown_names
+
+
+def record_failure(failed: dict, relpath: str, reason: str, size: int, mtime: float) -> Receipt:
+    """Record in `failed` (the status's failed files) that this version of a file could not be
+    indexed, and why: it is not read again until its size or mtime changes. Its receipt."""
+    failed[relpath] = {"reason": reason, "size": size, "mtime": mtime, "at": now_iso()}
+    return Receipt(relpath, "failed", reason=reason)
 
 
 def report_id(relpath: str) -> str:
@@ -94,14 +100,42 @@ class SyncResult:
         return sum(1 for r in self.receipts if r.status == status)
 
 
+@dataclass(frozen=True)
+class PreparedReport:
+    """One file read, cleaned and analysed: the stored fields of its index document and its postings."""
+
+    content_hash: str
+    kind: str
+    title: str
+    date: str           # YYYY-MM-DD or ""
+    broker: str
+    industry: str
+    rating: str
+    meta: dict          # analysts, rating_action, stock_codes, encoding, size, ranked_share, pages
+    text: bytes         # schema.pack_text of the cleaned text
+    body_len: int       # the text's body comes first, then boilerplate
+    markup: bytes | None    # a Markdown report's rendered HTML (schema.pack_markup), or None
+    analysis: dict      # what indexer.postings writes (see `analyse`)
+
+    def stored_fields(self) -> dict:
+        """The fields Whoosh keeps for this report (all but the analysis)."""
+        return {name: getattr(self, name) for name in STORED_FIELDS}
+
+
+STORED_FIELDS = [f.name for f in fields(PreparedReport) if f.name != "analysis"]
+
+
 @dataclass
-class _Doc:
+class IndexedContent:
+    """One content in the index as a pass reconciles it: the names that hold it, when it entered
+    the archive, and its report when this pass (re)writes it."""
+
     files: dict[str, tuple[int, float]]
     added_at: int        # milliseconds since the epoch
-    fields: dict | None = None   # prepared fields when (re)written in this pass
+    report: PreparedReport | None = None
 
 
-def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits = PdfLimits()) -> dict:
+def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits = PdfLimits()) -> PreparedReport:
     """Read, clean, extract metadata and analyse one file: the fields of its index document."""
     raw = read_document(path, root, max_bytes, pdf_limits)
     meta = extract_metadata(raw.text, raw.front_matter, path.name, raw.title_hint, raw.cover_lines)
@@ -121,15 +155,15 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
         rendered = render_markdown(raw.text, cleaned.boilerplate)
         if rendered.note != "plain":   # plain text reads the same as its cleaned paragraphs
             markup = pack_markup(rendered.body, rendered.boilerplate, rendered.note)
-    return {
-        "content_hash": raw.content_hash,
-        "kind": raw.kind,
-        "title": title,
-        "date": meta.date,
-        "broker": meta.broker,
-        "industry": meta.industry,
-        "rating": meta.rating,
-        "meta": {
+    return PreparedReport(
+        content_hash=raw.content_hash,
+        kind=raw.kind,
+        title=title,
+        date=meta.date,
+        broker=meta.broker,
+        industry=meta.industry,
+        rating=meta.rating,
+        meta={
             "analysts": [[a.name, a.sac] for a in meta.analysts],
             "rating_action": meta.rating_action,
             "stock_codes": list(meta.stock_codes),
@@ -140,11 +174,11 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
             # (offset, page) where each page of a PDF starts in the text
             "pages": [list(p) for p in pages] if raw.kind == "pdf" else [],
         },
-        "text": pack_text(text),
-        "body_len": body_len,
-        "markup": markup,
-        "analysis": analyse(folded, fold(title), body_len),
-    }
+        text=pack_text(text),
+        body_len=body_len,
+        markup=markup,
+        analysis=analyse(folded, fold(title), body_len),
+    )
 
 
 def analyse(folded: str, folded_title: str, body_len: int) -> dict:
@@ -158,7 +192,7 @@ def analyse(folded: str, folded_title: str, body_len: int) -> dict:
     }
 
 
-def _prepare_job(job: tuple[str, str, str, int, PdfLimits]) -> tuple[str, dict | None, str]:
+def _prepare_job(job: tuple[str, str, str, int, PdfLimits]) -> tuple[str, PreparedReport | None, str]:
     relpath, path, root, max_bytes, pdf_limits = job
     try:
         return relpath, prepare_report(Path(path), Path(root), max_bytes, pdf_limits), ""
@@ -185,16 +219,10 @@ def _write_part(job: tuple) -> tuple:
     (the way whoosh.multiproc's multisegment writer does it, without pickling every
     document through temp files).
     """
-    from whoosh import index as whoosh_index
-    from whoosh.writing import SegmentWriter
-
-    from indexer.store import INDEX_NAME
-
     build_dir, groups, root, max_bytes, pdf_limits, now = job
-    ix = whoosh_index.open_dir(build_dir, indexname=INDEX_NAME)
-    writer = ReportWriter(ix, SegmentWriter(ix, _lk=False, limitmb=256))
     receipts, failed = [], {}
-    try:
+
+    def documents():
         for files in groups:
             paths = sorted(files)
             _, prepared, reason = _prepare_job((paths[0], str(Path(root) / paths[0]), root, max_bytes, pdf_limits))
@@ -202,20 +230,16 @@ def _write_part(job: tuple) -> tuple:
                 with _progress.get_lock():
                     _progress.value += len(paths)
             if prepared is None:
-                for path in paths:
-                    size, mtime = files[path]
-                    failed[path] = {"reason": reason, "size": size, "mtime": mtime, "at": now_iso()}
-                    receipts.append(Receipt(path, "failed", reason=reason))
+                receipts.extend(record_failure(failed, path, reason, *files[path]) for path in paths)
                 continue
-            writer.add(prepared.pop("analysis"), id=report_id(paths[0]), path=paths[0],
-                       files={p: list(v) for p, v in files.items()}, added_at=now, indexed_at=now, **prepared)
+            yield prepared.analysis, dict(id=report_id(paths[0]), path=paths[0],
+                                          files={p: list(v) for p, v in files.items()},
+                                          added_at=now, indexed_at=now, **prepared.stored_fields())
             receipts.append(Receipt(paths[0], "indexed", id=report_id(paths[0])))
             receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=report_id(paths[0]))
                             for p in paths[1:])
-        segment = writer.finish_segment()
-    except BaseException:
-        writer.writer._close_segment()
-        raise
+
+    segment = write_part(Path(build_dir), documents())
     return segment, receipts, failed
 
 
@@ -227,7 +251,7 @@ class Indexer:
         self.store = IndexStore(settings)
         # The archive's state as of (build, generation): reused by the next sync when
         # nobody else committed in between, so a drop does not re-read every document.
-        self._state: dict[str, _Doc] | None = None
+        self._state: dict[str, IndexedContent] | None = None
         self._state_key: tuple[str, int] | None = None
         self.root = settings.archive.root
         self.max_bytes = int(settings.archive.max_file_mb * 1024 * 1024)
@@ -236,8 +260,8 @@ class Indexer:
         self.allow_deletions = False   # set for one operator-confirmed sync of a mass deletion
 
     # -- reading the current state -------------------------------------------------------
-    def _load_state(self, ix) -> dict[str, _Doc]:
-        state: dict[str, _Doc] = {}
+    def _load_state(self, ix) -> dict[str, IndexedContent]:
+        state: dict[str, IndexedContent] = {}
         with ix.reader() as reader:
             if reader.doc_count_all() == 0:
                 return state    # an empty index has no columns (Whoosh's EmptyReader raises)
@@ -248,12 +272,12 @@ class Indexer:
                 content_hash = hashes[docnum]
                 if isinstance(content_hash, bytes):
                     content_hash = content_hash.decode("utf-8")
-                state[content_hash] = _Doc(files={p: tuple(v) for p, v in (files[docnum] or {}).items()},
+                state[content_hash] = IndexedContent(files={p: tuple(v) for p, v in (files[docnum] or {}).items()},
                                            added_at=added[docnum])
         return state
 
     # -- analysing files -----------------------------------------------------------------
-    def _prepare_all(self, sources: list[SourceFile], progress: bool) -> Iterable[tuple[str, dict | None, str]]:
+    def _prepare_all(self, sources: list[SourceFile], progress: bool) -> Iterable[tuple[str, PreparedReport | None, str]]:
         jobs = [(s.relpath, str(s.path), str(self.root), self.max_bytes, self.pdf_limits) for s in sources]
         bar = None
         if progress and sys.stderr.isatty():
@@ -286,8 +310,10 @@ class Indexer:
                 bar.close()
 
     # -- the one algorithm behind build and sync ------------------------------------------
-    def _apply(self, ix, state: dict[str, _Doc], status: dict, listing: dict[str, SourceFile],
-               considered: set[str], progress: bool, writer_options: dict) -> tuple[list[Receipt], bool]:
+    def _reconcile(self, ix, state: dict[str, IndexedContent], status: dict, listing: dict[str, SourceFile],
+                   considered: set[str], progress: bool, writer_options: dict) -> tuple[list[Receipt], bool]:
+        """Bring the considered paths of the index (and of `state`) in line with `listing`: read what
+        is new or changed, drop what is gone, commit once. The receipts, and whether it committed."""
         failed: dict = status.setdefault("failed", {})
         by_path = {p: h for h, doc in state.items() for p in doc.files}
         receipts: list[Receipt] = []
@@ -323,21 +349,20 @@ class Indexer:
                 del state[old_hash].files[relpath]
                 touched.add(old_hash)
             if prepared is None:
-                failed[relpath] = {"reason": reason, "size": source.size, "mtime": source.mtime, "at": now_iso()}
-                receipts.append(Receipt(relpath, "failed", reason=reason))
+                receipts.append(record_failure(failed, relpath, reason, source.size, source.mtime))
                 continue
             failed.pop(relpath, None)
-            content_hash = prepared["content_hash"]
+            content_hash = prepared.content_hash
             doc = state.get(content_hash)
             if doc is None:
-                state[content_hash] = doc = _Doc(files={}, added_at=now, fields=prepared)
+                state[content_hash] = doc = IndexedContent(files={}, added_at=now, report=prepared)
                 status_word = "indexed"
             elif content_hash == old_hash:
                 status_word = "unchanged"   # touched but the same content
             else:
                 status_word = "duplicate" if doc.files else "indexed"
-                if doc.fields is None:
-                    doc.fields = prepared
+                if doc.report is None:
+                    doc.report = prepared
             doc.files[relpath] = (source.size, source.mtime)
             touched.add(content_hash)
             other = sorted(p for p in doc.files if p != relpath)
@@ -354,24 +379,22 @@ class Indexer:
                     del state[content_hash]
                     continue
                 primary = min(doc.files)
-                if doc.fields is None:
+                if doc.report is None:
                     # Only the set of names changed: read the content again from its primary file.
                     _, prepared, reason = _prepare_job((primary, str(self.root / primary), str(self.root),
-                                                                 self.max_bytes, self.pdf_limits))
+                                                        self.max_bytes, self.pdf_limits))
                     if prepared is None:
-                        failed[primary] = {"reason": reason, "size": doc.files[primary][0],
-                                           "mtime": doc.files[primary][1], "at": now_iso()}
+                        record_failure(failed, primary, reason, *doc.files[primary])
                         del state[content_hash]
                         continue
-                    doc.fields = prepared
-                fields = dict(doc.fields)
-                writer.add(fields.pop("analysis"), id=report_id(primary), path=primary,
+                    doc.report = prepared
+                writer.add(doc.report.analysis, id=report_id(primary), path=primary,
                            files={p: list(v) for p, v in doc.files.items()},
-                           added_at=doc.added_at, indexed_at=now, **fields)
-                doc.fields = None
+                           added_at=doc.added_at, indexed_at=now, **doc.report.stored_fields())
+                doc.report = None
         return receipts, True
 
-    def _hold_deletions(self, by_path: dict[str, str], state: dict[str, _Doc], listing: dict[str, SourceFile],
+    def _hold_deletions(self, by_path: dict[str, str], state: dict[str, IndexedContent], listing: dict[str, SourceFile],
                         considered: set[str], status: dict) -> bool:
         """Whether this pass would delete most of the index: an unmounted share or an emptied folder
         looks like that. Such a pass keeps the documents and says so on status; it goes ahead only
@@ -453,10 +476,7 @@ class Indexer:
         if bar:
             bar.update(len(listing) - bar.n)
             bar.close()
-        writer = ix.writer()
-        writer._close_segment()
-        writer._commit_toc(segments)
-        writer._finish()
+        join_parts(ix, segments)
         receipts.sort(key=lambda r: r.path)
         return receipts
 
@@ -471,11 +491,9 @@ class Indexer:
             if self.settings.index.workers > 1 and len(listing) >= POOL_THRESHOLD:
                 receipts = self._build_parallel(build_dir, ix, listing, status, progress)
             else:
-                receipts, _ = self._apply(ix, {}, status, listing, set(listing), progress, {"limitmb": 256})
+                receipts, _ = self._reconcile(ix, {}, status, listing, set(listing), progress, {"limitmb": 256})
             receipts = refused + receipts
-            ix.close()
-            ix = self.store.open_build(build_dir)
-            documents = ix.doc_count()
+            documents = ix.doc_count()      # read from the table of contents just committed
             ix.close()
             self.store.swap_in(build_dir)
         except BaseException:
@@ -487,26 +505,45 @@ class Indexer:
         self._finish(status, receipts)
         return SyncResult(receipts, documents, True, time.perf_counter() - started)
 
-    def _state_of(self, ix) -> dict[str, _Doc]:
-        key = (str(self.store.live_build()), ix.latest_generation())
+    def _key(self, ix) -> tuple[str, int]:
+        """What the state was read from: the live generation's folder and the index's generation."""
+        return str(self.store.live_build()), ix.latest_generation()
+
+    def _state_of(self, ix) -> dict[str, IndexedContent]:
+        key = self._key(ix)
         if self._state is None or self._state_key != key:
             self._state = self._load_state(ix)
         self._state_key = None      # until this sync has committed what it changes
         return self._state
+
+    def known_paths(self) -> set[str]:
+        """Every name of every indexed document and every failed file: from the state the last
+        sync left, read again from the index only when another writer committed since."""
+        known = set(self.store.read_status().get("failed", {}))
+        try:
+            ix = self.store.open()
+        except IndexUnavailable:
+            return known
+        try:
+            key = self._key(ix)
+            if self._state is None or self._state_key != key:
+                self._state, self._state_key = self._load_state(ix), key
+        finally:
+            ix.close()
+        known.update(p for doc in self._state.values() for p in doc.files)
+        return known
 
     def merge_segments(self) -> float:
         """Merge small segments by the store's size-tiered policy (store._small_segments); seconds taken."""
         started = time.perf_counter()
         ix = self.store.open()
         try:
-            key_before = (str(self.store.live_build()), ix.latest_generation())
+            key_before = self._key(ix)
             with writing(ix, merge=True):
                 pass
+            if self._state_key == key_before:
+                self._state_key = self._key(ix)     # a merge changes segments, not the state
         finally:
-            ix.close()
-        if self._state_key == key_before:
-            ix = self.store.open()
-            self._state_key = (str(self.store.live_build()), ix.latest_generation())
             ix.close()
         return time.perf_counter() - started
 
@@ -543,14 +580,10 @@ class Indexer:
                     if source is not None:
                         listing[relpath] = source
                 refused, _ = refuse_undecodable_names(listing, failed)
-            receipts, committed = self._apply(ix, state, status, listing, considered, progress, {"merge": merge})
+            receipts, committed = self._reconcile(ix, state, status, listing, considered, progress, {"merge": merge})
             receipts = refused + receipts
-        finally:
-            ix.close()
-        ix = self.store.open()
-        try:
-            documents = ix.doc_count()
-            self._state_key = (str(self.store.live_build()), ix.latest_generation())
+            documents = ix.doc_count()      # read from the table of contents just committed
+            self._state_key = self._key(ix)
         finally:
             ix.close()
         self._finish(status, receipts)

@@ -10,11 +10,12 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3PerDocReader
 from whoosh.index import LockError
+from whoosh.reading import SegmentReader
+from whoosh.writing import SegmentWriter
 
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable
@@ -32,37 +33,22 @@ SMALL_SEGMENT_DOCS = 2_000      # see _small_segments
 TIER_MERGE_FACTOR = 4
 
 
-def _cache_missing_columns() -> None:
-    """Whoosh 2.7.4 stats the disk for every posting of a field without lengths (our ID fields)
-    while flushing a segment, because it caches only the columns it found: cache misses too.
-    Measured: commit of 150 reports 5.66 s -> 4.83 s."""
-    original = W3PerDocReader._cached_reader
-
-    def cached_reader(self, fieldname, column):
-        if fieldname not in self._readers:
-            self._readers[fieldname] = original(self, fieldname, column)
-        return self._readers[fieldname]
-
-    W3PerDocReader._cached_reader = cached_reader
-
-
-_cache_missing_columns()
-
-
 def now_iso() -> str:
     """The current UTC time as an ISO 8601 string."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
+def write_json_atomic(path: Path, data: dict, durable: bool = True) -> None:
+    """Write JSON through a temp file and a rename, so a reader never sees half a file;
+    durable: synced to disk before the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, indent=1)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)         # a full disk must not also collect half-written files
@@ -102,9 +88,11 @@ class IndexStore:
                 f"needs {SCHEMA_VERSION}: run `python -m indexer build`")
         try:
             ix = whoosh_index.open_dir(str(self.live), indexname=INDEX_NAME)
-            ix.reader().close()     # reads every segment's header: damage shows here, not later
-            for segment in ix._segments():
-                verify_postings(postings_path(self.live, segment.segment_id()))
+            with ix.reader() as reader:     # reads every segment's header: damage shows here, not later
+                segments = [leaf.segment() for leaf, _ in reader.leaf_readers()]
+            for segment in segments:
+                if segment is not None:     # an empty index has no segment
+                    verify_postings(postings_path(self.live, segment.segment_id()))
             return ix
         except Exception as exc:  # whoosh raises many kinds for a damaged folder
             raise IndexUnavailable(f"index at {self.live_build()} cannot be opened ({exc}): run `python -m indexer build`") from None
@@ -163,8 +151,8 @@ class IndexStore:
         except (OSError, ValueError):
             return {"last_sync": None, "failed": {}, "recent": []}
 
-    def write_status(self, status: dict) -> None:
-        write_json_atomic(self.status_path, status)
+    def write_status(self, status: dict, durable: bool = True) -> None:
+        write_json_atomic(self.status_path, status, durable)
 
 
 def _tier(documents: int) -> int:
@@ -206,59 +194,76 @@ def _small_segments(segments: list) -> list:
     return [s for tier in sorted(tiers) if tier <= upto for s in tiers[tier]] if upto else []
 
 
-class ReportWriter:
-    """A Whoosh segment writer plus the postings file of the segment it writes.
+class _SegmentWriter(SegmentWriter):
+    """Whoosh's segment writer, writing our postings file of the segment it commits.
 
-    Documents are added with their analysis (`indexer.indexing.analyse`); Whoosh gets the
-    stored fields and columns, the PostingsBuilder the postings. `commit` replaces Whoosh's:
-    it merges segments the same way, carrying their postings files over, and writes the new
-    segment's postings file before the table of contents that makes it visible.
+    Whoosh's commit has no public hook between writing the new segment and writing the table of
+    contents that makes it visible, and a file written earlier under the segment's name would be
+    packed into the segment's compound file: the postings file is written in `_commit_toc`,
+    Whoosh's step that writes the table of contents, before it.
     """
 
-    def __init__(self, ix: whoosh_index.Index, writer):
-        self.writer = writer
-        self.folder = Path(ix.storage.folder)
-        self.postings = PostingsBuilder()
+    def __init__(self, ix: whoosh_index.Index, **writer_options):
+        super().__init__(ix, **writer_options)
+        self.report_postings = PostingsBuilder()
 
-    def add(self, analysis: dict, **fields) -> None:
-        self.writer.add_document(**fields)
-        self.postings.add(analysis)
+    def _commit_toc(self, segments):
+        if self.newsegment in segments:     # documents went in: Whoosh wrote the new segment
+            self.report_postings.write(postings_path(self.storage.folder, self.newsegment.segment_id()))
+        super()._commit_toc(segments)
 
-    def delete_by_term(self, fieldname: str, text: str) -> int:
-        return self.writer.delete_by_term(fieldname, text)
 
-    def finish_segment(self):
-        """Close the segment being written (no commit): the segment, or None if it is empty."""
-        writer = self.writer
-        if not writer._added:
-            writer._close_segment()
-            return None
-        segment = writer._finalize_segment()
-        self.postings.write(postings_path(self.folder, segment.segment_id()))
-        return segment
-
-    def commit(self, merge: bool = True, optimize: bool = False) -> None:
-        from whoosh.reading import SegmentReader
-
-        writer = self.writer
-        segments = list(writer.segments)
-        chosen = segments if optimize else _small_segments(segments) if merge else []
+def _merge_policy(choose):
+    """A merge policy for Whoosh's commit (`policy(writer, segments) -> segments kept`): the segments
+    `choose` picks are read into the new segment, their stored fields, columns and postings files."""
+    def policy(writer: _SegmentWriter, segments: list) -> list:
+        chosen = choose(segments)
         for segment in chosen:
-            postings = open_segment(self.folder, segment.segment_id())
+            postings = open_segment(writer.storage.folder, segment.segment_id())
             reader = SegmentReader(writer.storage, writer.schema, segment)
             try:
                 live = list(reader.all_doc_ids())
                 writer.add_reader(reader)
-                self.postings.add_segment(postings, live)
+                writer.report_postings.add_segment(postings, live)
             finally:
                 reader.close()
                 postings.close()
-        final = [s for s in segments if s not in chosen]
-        segment = self.finish_segment()
-        if segment is not None:
-            final.append(segment)
-        writer._commit_toc(final)
-        writer._finish()
+        return [s for s in segments if s not in chosen]
+    return policy
+
+
+def _merge_all(segments: list) -> list:
+    return list(segments)
+
+
+def _merge_none(segments: list) -> list:
+    return []
+
+
+class ReportWriter:
+    """A Whoosh segment writer plus the postings file of the segment it writes.
+
+    Documents are added with their analysis (`indexer.indexing.analyse`); Whoosh gets the
+    stored fields and columns, the PostingsBuilder the postings. `commit` is Whoosh's own, with
+    our merge policy (`_merge_policy`: the segments merged carry their postings over) in place
+    of its MERGE_SMALL, and our postings file written with the new segment (`_SegmentWriter`).
+    """
+
+    def __init__(self, writer: _SegmentWriter):
+        self.writer = writer
+
+    def add(self, analysis: dict, **fields) -> None:
+        self.writer.add_document(**fields)
+        self.writer.report_postings.add(analysis)
+
+    def delete_by_term(self, fieldname: str, text: str) -> int:
+        return self.writer.delete_by_term(fieldname, text)
+
+    def commit(self, merge: bool = True, optimize: bool = False) -> None:
+        """Commit, merging the small segments by the size-tiered `_small_segments` (merge=True),
+        every segment (optimize) or none (merge=False)."""
+        choose = _merge_all if optimize else _small_segments if merge else _merge_none
+        self.writer.commit(mergetype=_merge_policy(choose))
 
     def cancel(self) -> None:
         """Drop what this writer added and release the write lock, whatever state the failure left.
@@ -271,11 +276,13 @@ class ReportWriter:
         if writer.is_closed:
             return
         try:
-            writer._close_segment()
+            writer.cancel()
         except Exception as exc:
             log.debug("closing the cancelled segment failed (%s: %s); its files are dropped at the next commit",
-                        type(exc).__name__, exc)
-        finally:
+                      type(exc).__name__, exc)
+            # Whoosh's cancel stops at its first error, still holding the lock and its temp folder:
+            # its last step (_finish: drop the temp folder, release the lock) is called here, and
+            # when that fails too (a full disk) the lock is released by hand. No public call does it.
             try:
                 writer._finish()
             except Exception as exc:
@@ -285,6 +292,15 @@ class ReportWriter:
                 writer.is_closed = True
 
 
+def open_writer(ix: whoosh_index.Index, **writer_options) -> _SegmentWriter:
+    """A writer of `ix` (what `ix.writer()` makes, plus our postings), waiting up to
+    WRITE_LOCK_WAIT for another writer's lock."""
+    try:
+        return _SegmentWriter(ix, timeout=WRITE_LOCK_WAIT, delay=0.1, **writer_options)
+    except LockError:
+        raise IndexUnavailable(f"the index is locked by another writer for over {WRITE_LOCK_WAIT:.0f} s") from None
+
+
 @contextmanager
 def writing(ix: whoosh_index.Index, merge: bool = True, optimize: bool = False, **writer_options) -> Iterator[ReportWriter]:
     """A ReportWriter that commits when the block ends and cancels on any error.
@@ -292,18 +308,49 @@ def writing(ix: whoosh_index.Index, merge: bool = True, optimize: bool = False, 
     merge=False leaves small segments unmerged: a commit then costs only the new
     documents (the watcher merges later, when the folder is quiet).
     """
-    deadline = time.monotonic() + WRITE_LOCK_WAIT
-    while True:
-        try:
-            writer = ReportWriter(ix, ix.writer(**writer_options))
-            break
-        except LockError:
-            if time.monotonic() > deadline:
-                raise IndexUnavailable(f"the index is locked by another writer for over {WRITE_LOCK_WAIT:.0f} s") from None
-            time.sleep(0.1)
+    writer = ReportWriter(open_writer(ix, **writer_options))
     try:
         yield writer
         writer.commit(merge=merge, optimize=optimize)
+    except BaseException:
+        writer.cancel()
+        raise
+
+
+def write_part(build: Path, documents: Iterable[tuple[dict, dict]]):
+    """Write (analysis, fields) pairs as one segment of a build, not committed: the build's
+    worker processes each write one, and `join_parts` commits them together. Returns the
+    segment, or None when no document went in.
+
+    Whoosh has no public call for this; whoosh.multiproc uses the same private ones: a writer
+    without the lock (_lk=False: the workers write side by side, the parent commits) and
+    `_finalize_segment` (a commit without a table of contents) or `_close_segment`. Whoosh's
+    `_finish` stays the parent's: it removes the temp folder the workers share.
+    """
+    ix = whoosh_index.open_dir(str(build), indexname=INDEX_NAME)
+    writer = _SegmentWriter(ix, _lk=False, limitmb=256)
+    try:
+        for analysis, fields in documents:
+            writer.add_document(**fields)
+            writer.report_postings.add(analysis)
+        if not writer.doc_count():
+            writer._close_segment()
+            return None
+        segment = writer._finalize_segment()
+        writer.report_postings.write(postings_path(writer.storage.folder, segment.segment_id()))
+        return segment
+    except BaseException:
+        writer._close_segment()
+        raise
+    finally:
+        ix.close()
+
+
+def join_parts(ix: whoosh_index.Index, segments: list) -> None:
+    """Commit the segments a build's workers wrote (`write_part`) as the index's content."""
+    writer = ReportWriter(open_writer(ix))
+    try:
+        writer.writer.commit(mergetype=lambda _writer, existing: existing + segments)
     except BaseException:
         writer.cancel()
         raise

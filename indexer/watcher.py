@@ -16,7 +16,6 @@ import signal
 import stat
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
@@ -39,40 +38,18 @@ from indexer.config import Settings
 from indexer.documents import SourceFile, is_ignored, list_archive
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer, Receipt, SyncResult
+from indexer.schedule import MergeSchedule, PendingFile, PendingQueue
+from indexer.schedule import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: F401 (the soak bench reads them here)
 
 log = logging.getLogger(__name__)
 
 # Opened/closed-without-write events are left out: the indexer's own reads would cause them.
 EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileDeletedEvent,
                FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
-# A file modified but never closed (a writer holding it open, or a lost close event) is
-# indexed anyway once it has been stable this long.
-OPEN_WRITE_GRACE = 5.0
-# A batch whose sync raised is queued again this many times, then left to the rescan.
-BATCH_RETRIES = 1
 # Files per commit at most: a folder of thousands of reports dropped at once is committed
 # progressively, so its first reports (and a file dropped meanwhile) are searchable in
 # seconds rather than after the whole folder.
 MAX_BATCH = 100
-# Small segments are merged once no commit happened for MERGE_QUIET_SECONDS, or, when a steady
-# trickle of changes is never quiet that long, after MERGE_AFTER_COMMITS commits at a moment
-# nothing waits (a merge takes 0.1 s idle, 0.8 s under full search load: soak bench), or after
-# MERGE_FORCED_COMMITS commits even if files wait, so segments never pile up.
-MERGE_QUIET_SECONDS = 2.0
-MERGE_AFTER_COMMITS = 8
-MERGE_FORCED_COMMITS = 32
-
-
-@dataclass
-class PendingFile:
-    """A file waiting to be indexed: when it was first seen and its last observed size and mtime."""
-
-    first_seen: float                   # monotonic seconds
-    stamp: tuple[int, int] | None       # (size, mtime_ns) when last looked at; None: missing
-    stable_since: float                 # monotonic seconds when that stamp was first seen
-    writing: bool = False               # modified and not yet closed by its writer
-    follows: str | None = None          # source of a rename: goes with its destination
-    attempts: int = 0                   # failed batches it was part of
 
 
 def archive_relpath(root: str, path: str | bytes) -> str | None:
@@ -125,7 +102,7 @@ class ArchiveWatcher:
         self.poll = min(0.05, max(0.01, self.settle / 5))
         self.observer: Observer | None = None
         self.commits = 0        # committed syncs since start (the initial sync included)
-        self._pending: dict[str, PendingFile] = {}
+        self._pending = PendingQueue(self.settle)
         self._in_flight: dict[str, PendingFile] = {}
         self._known: set[str] = set()     # paths the index holds or lists as failed
         self._lock = threading.Lock()
@@ -135,9 +112,7 @@ class ArchiveWatcher:
         self._published_queue: int | None = None
         self._lister: threading.Thread | None = None
         self._listing: dict[str, SourceFile] | None = None   # the lister's latest listing, not yet synced
-        self._unmerged_since = 0.0     # monotonic time of the first commit not merged yet
-        self._unmerged_commits = 0
-        self._last_commit = 0.0
+        self._merges = MergeSchedule()
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> SyncResult:
@@ -242,15 +217,7 @@ class ArchiveWatcher:
         stamp = self._stamp(relpath)
         now = time.monotonic()
         with self._lock:
-            entry = self._pending.get(relpath)
-            if entry is None:
-                entry = self._pending[relpath] = PendingFile(now, stamp, now)
-            elif stamp != entry.stamp:
-                entry.stamp, entry.stable_since = stamp, now
-            if writing is not None:
-                entry.writing = writing
-            if follows is not None:
-                entry.follows = follows
+            self._pending.note(relpath, stamp, now, writing, follows)
         self._wake.set()
 
     def _enqueue_tree(self, relfolder: str) -> None:
@@ -272,7 +239,7 @@ class ArchiveWatcher:
         prefix = relfolder.rstrip("/") + "/"
         with self._lock:
             paths = {p for p in self._known if p.startswith(prefix)}
-            paths.update(p for p in self._pending if p.startswith(prefix))
+            paths.update(p for p in self._pending.paths() if p.startswith(prefix))
         return sorted(paths)
 
     def _stamp(self, relpath: str) -> tuple[int, int] | None:
@@ -306,7 +273,7 @@ class ArchiveWatcher:
             self._wake.clear()
             now = time.monotonic()
             with self._lock:
-                ready = self._take_ready(now, MAX_BATCH - len(batch))
+                ready = self._pending.take_ready(now, MAX_BATCH - len(batch), self._stamp)
                 batch.update(ready)
                 self._in_flight = batch   # counted in the queue and by wait_idle meanwhile
                 queue = len(self._pending) + len(batch)
@@ -326,46 +293,15 @@ class ArchiveWatcher:
                 timeout = self.poll
             else:
                 timeout = 3600.0        # the lister wakes us when a listing is ready
-                if self._unmerged_since:
-                    quiet = now - self._last_commit
-                    if quiet >= MERGE_QUIET_SECONDS or self._unmerged_commits >= MERGE_AFTER_COMMITS:
-                        self._merge()
-                        continue
-                    timeout = min(timeout, MERGE_QUIET_SECONDS - quiet)
+                merge_in = self._merges.idle_wait(now)
+                if merge_in == 0:
+                    self._merge()
+                    continue
+                if merge_in is not None:
+                    timeout = min(timeout, merge_in)
             self._wake.wait(max(timeout, 0.001))
         # Stopping: a collected batch is indexed rather than dropped.
         return batch or None
-
-    def _take_ready(self, now: float, limit: int) -> dict[str, PendingFile]:
-        """Up to `limit` pending files ready to index, oldest first (caller holds the lock):
-        stable long enough, or gone."""
-        ready: dict[str, PendingFile] = {}
-        renamed: list[str] = []
-        for relpath, entry in self._pending.items():
-            if len(ready) >= limit:
-                break
-            if entry.stamp is not None and now - entry.stable_since < self.settle:
-                continue    # not due yet: a change meanwhile shows up when it is (or as an event)
-            stamp = self._stamp(relpath)
-            if stamp != entry.stamp:
-                entry.stamp, entry.stable_since = stamp, now
-            if stamp is None:
-                # Gone: deleted now; the source of a rename goes with its destination, so the
-                # report never disappears from search in between (and keeps its added_at).
-                if entry.follows is None or entry.follows not in self._pending:
-                    ready[relpath] = entry
-                else:
-                    renamed.append(relpath)
-                continue
-            quiet = now - entry.stable_since
-            if quiet >= self.settle and (not entry.writing or quiet >= max(OPEN_WRITE_GRACE, self.settle)):
-                ready[relpath] = entry
-        for relpath in renamed:
-            if self._pending[relpath].follows in ready:
-                ready[relpath] = self._pending[relpath]
-        for relpath in ready:
-            del self._pending[relpath]
-        return ready
 
     def _index_batch(self, batch: dict[str, PendingFile]) -> None:
         paths = sorted(batch)
@@ -380,22 +316,14 @@ class ArchiveWatcher:
                 self._in_flight = {}
         done = time.monotonic()
         if result.committed:
-            self._unmerged_since = self._unmerged_since or done
-            self._last_commit = done
-            self._unmerged_commits += 1
+            self._merges.committed(done)
         self._record(result, {p: (done - e.first_seen) * 1000 for p, e in batch.items()})
-        if self._unmerged_commits >= MERGE_FORCED_COMMITS:
+        if self._merges.forced():
             self._merge()
 
     def _merge(self) -> None:
-        """Merge the small segments that drops left behind, once the folder is quiet.
-
-        Commits during a burst do not merge (a merge rewrites the segments' stored fields and
-        postings); many small segments slow searches, so the size-tiered policy of
-        store._small_segments merges them here, once the drops pause.
-        """
-        self._unmerged_since = 0.0
-        self._unmerged_commits = 0
+        """Merge the small segments that commits left behind, when the MergeSchedule says so."""
+        self._merges.merged()
         try:
             seconds = self.indexer.merge_segments()
         except Exception:
@@ -405,16 +333,9 @@ class ArchiveWatcher:
 
     def _requeue(self, batch: dict[str, PendingFile]) -> None:
         with self._lock:
-            for relpath, entry in batch.items():
-                if entry.attempts >= BATCH_RETRIES:
-                    log.warning("%s: left to the next rescan after %d failed batches", loggable(relpath), entry.attempts + 1)
-                    continue
-                entry.attempts += 1
-                newer = self._pending.get(relpath)
-                if newer is None:
-                    self._pending[relpath] = entry
-                else:
-                    newer.attempts = max(newer.attempts, entry.attempts)
+            given_up = self._pending.requeue(batch)
+        for relpath, attempts in given_up:
+            log.warning("%s: left to the next rescan after %d failed batches", loggable(relpath), attempts)
         self._wake.set()
 
     def _list_periodically(self) -> None:
@@ -439,7 +360,7 @@ class ArchiveWatcher:
         settling are left alone: their events are being handled)."""
         with self._lock:
             listing, self._listing = self._listing, None
-            settling = set(self._pending)
+            settling = self._pending.paths()
         if listing is None:
             return
         self._refresh_known()
@@ -451,9 +372,7 @@ class ArchiveWatcher:
             log.exception("rescan of %s failed; trying again in %.0f s", self.root, self.rescan_interval)
             return
         if result.committed:
-            self._unmerged_since = self._unmerged_since or time.monotonic()
-            self._last_commit = time.monotonic()
-            self._unmerged_commits += 1
+            self._merges.committed(time.monotonic())
         self._record(result, {})
         changed = len(result.receipts) - result.count("unchanged")
         if changed:
@@ -482,21 +401,9 @@ class ArchiveWatcher:
                  result.seconds)
 
     def _refresh_known(self) -> None:
-        """Read the paths the index holds (every name of every document) and the failed ones."""
-        known: set[str] = set(self.store.read_status().get("failed", {}))
-        try:
-            ix = self.store.open()
-        except IndexUnavailable:
-            ix = None
-        if ix is not None:
-            try:
-                with ix.reader() as reader:
-                    if reader.doc_count_all():  # an empty index has no columns
-                        files = reader.column_reader("files")
-                        for docnum in reader.all_doc_ids():
-                            known.update(files[docnum] or ())
-            finally:
-                ix.close()
+        """Take the paths the index holds (every name of every document) and the failed ones
+        from the indexer's state."""
+        known = self.indexer.known_paths()
         with self._lock:
             self._known = known
 
@@ -520,7 +427,9 @@ class ArchiveWatcher:
         status = self.store.read_status()
         status["queue"] = queue
         try:
-            self.store.write_status(status)
+            # Not synced to disk: a queue length lost in a power cut is harmless, and the queue
+            # changes with every file (the status's other content is synced by each sync).
+            self.store.write_status(status, durable=False)
         except OSError as exc:   # e.g. a full disk: the status lags, the indexing goes on
             log.warning("could not write the queue length into %s: %s", self.store.status_path, exc)
             return

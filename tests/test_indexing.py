@@ -113,7 +113,7 @@ def test_build_swaps_atomically_and_keeps_live_index_on_failure(sample_index, mo
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(indexing.Indexer, "_apply", broken)
+    monkeypatch.setattr(indexing.Indexer, "_reconcile", broken)
     with pytest.raises(RuntimeError):
         Indexer(sample_index).build()
     assert store.live_build() == second

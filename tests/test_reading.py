@@ -52,7 +52,7 @@ def test_running_headers_and_footers_leave_the_text(tmp_path, cjk_font):
     text = clean_report(read_document(path, root, 1 << 20).text, laid_out=True).text
     assert HEADER.split()[0] not in text and FOOTER not in text and "共 6 页" not in text
     assert BODY[0] in text and BODY[1] in text
-    assert report["meta"]["ranked_share"] == 1.0
+    assert report.meta["ranked_share"] == 1.0
 
 
 def test_a_lone_figure_is_kept_and_joined_but_a_page_number_at_the_foot_is_dropped(tmp_path, cjk_font):
@@ -120,8 +120,8 @@ def test_cover_title_is_the_largest_type_and_markers_never_become_titles(tmp_pat
              (60, 300, 10.5, BODY[0]), (60, 324, 10.5, BODY[1])]
     path, root = write(tmp_path, "doc_04.pdf", layout_pdf(cjk_font, [cover, [(60, 100, 10.5, BODY[2])]]))
     report = prepare_report(path, root, 1 << 20)
-    assert report["title"] == "量价共振与行业轮动新框架"
-    assert report["date"] == "2025-03-18"  # the cover's own date, not the related report's
+    assert report.title == "量价共振与行业轮动新框架"
+    assert report.date == "2025-03-18"  # the cover's own date, not the related report's
     text = clean_report(read_document(path, root, 1 << 20).text, laid_out=True).text
     assert "Table" not in text and "assAuthor" not in text and "＃" not in text
 
@@ -130,12 +130,12 @@ def test_a_labelled_cover_date_wins(tmp_path, cjk_font):
     cover = [(60, 100, 9, "2025年3月18日"), (60, 120, 9, "发布日期：2025-03-10"), (60, 200, 20, "量价共振与行业轮动"),
              (60, 300, 10.5, BODY[0])]
     path, root = write(tmp_path, "doc_05.pdf", layout_pdf(cjk_font, [cover]))
-    assert prepare_report(path, root, 1 << 20)["date"] == "2025-03-10"
+    assert prepare_report(path, root, 1 << 20).date == "2025-03-10"
 
 
 def test_a_text_takes_its_first_line_as_title_not_its_file_name(tmp_path):
     path, root = write(tmp_path, "某某券商下载的研报文件名.txt", ("量价共振与行业轮动新框架\n" + "".join(BODY)).encode())
-    assert prepare_report(path, root, 1 << 20)["title"] == "量价共振与行业轮动新框架"
+    assert prepare_report(path, root, 1 << 20).title == "量价共振与行业轮动新框架"
 
 
 def test_private_use_bullets_become_bullets():
@@ -205,7 +205,7 @@ def test_a_line_naming_the_kind_of_report_gives_way_to_the_subject(tmp_path, cjk
     cover = [(60, 100, 16, "2025中期策略会专题报告"), (60, 140, 16, "基于小波分析的指数预测模型"),
              (60, 200, 10.5, BODY[0]), (60, 224, 10.5, BODY[1])]
     path, root = write(tmp_path, "doc_08.pdf", layout_pdf(cjk_font, [cover]))
-    assert prepare_report(path, root, 1 << 20)["title"] == "基于小波分析的指数预测模型"
+    assert prepare_report(path, root, 1 << 20).title == "基于小波分析的指数预测模型"
 
 
 def test_a_cover_date_earlier_than_the_data_it_reports_is_not_trusted():
@@ -257,4 +257,4 @@ def test_a_title_on_two_lines_is_joined_up_to_its_dashed_subtitle(tmp_path, cjk_
     cover = [(60, 100, 16, "个股动量效应的识别及因子"), (60, 130, 16, "构建——多因子选股系列研究之四"),
              (60, 220, 10.5, BODY[0]), (60, 244, 10.5, BODY[1])]
     path, root = write(tmp_path, "doc_09.pdf", layout_pdf(cjk_font, [cover]))
-    assert prepare_report(path, root, 1 << 20)["title"] == "个股动量效应的识别及因子构建"
+    assert prepare_report(path, root, 1 << 20).title == "个股动量效应的识别及因子构建"
