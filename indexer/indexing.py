@@ -76,6 +76,19 @@ def report_id(relpath: str) -> str:
     return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:12]
 
 
+DEPARTED_KEPT = 5_000      # contents that left the archive, remembered (when they came, their id) in status.json
+
+
+def remember_departed(status: dict, content_hash: str, doc: "IndexedContent") -> None:
+    """Keep when a content entered the archive and its id after its last file went (an unmounted
+    share, a file moved out and back), so that both are the same when it returns."""
+    departed = status.setdefault("departed", {})
+    departed.pop(content_hash, None)
+    departed[content_hash] = [doc.added_at, doc.id]
+    while len(departed) > DEPARTED_KEPT:
+        departed.pop(next(iter(departed)))
+
+
 @dataclass(frozen=True)
 class Receipt:
     """What happened to one file: queued, indexed, unchanged, duplicate, deleted or failed."""
@@ -111,6 +124,8 @@ class PreparedReport:
     broker: str
     industry: str
     rating: str
+    analysts: str       # the analysts' names joined by " / " (the analyst: filter's column)
+    codes: str          # the stock codes joined by " / " (the code: filter's column)
     meta: dict          # analysts, rating_action, stock_codes, encoding, size, ranked_share, pages
     text: bytes         # schema.pack_text of the cleaned text
     body_len: int       # the text's body comes first, then boilerplate
@@ -133,6 +148,7 @@ class IndexedContent:
     files: dict[str, tuple[int, float]]
     added_at: int        # milliseconds since the epoch
     report: PreparedReport | None = None
+    id: str = ""         # the id it was given; kept while the content stays (links last)
 
 
 def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits = PdfLimits()) -> PreparedReport:
@@ -163,6 +179,8 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
         broker=meta.broker,
         industry=meta.industry,
         rating=meta.rating,
+        analysts=" / ".join(a.name for a in meta.analysts),
+        codes=" / ".join(meta.stock_codes),
         meta={
             "analysts": [[a.name, a.sac] for a in meta.analysts],
             "rating_action": meta.rating_action,
@@ -219,7 +237,7 @@ def _write_part(job: tuple) -> tuple:
     (the way whoosh.multiproc's multisegment writer does it, without pickling every
     document through temp files).
     """
-    build_dir, groups, root, max_bytes, pdf_limits, now = job
+    build_dir, groups, root, max_bytes, pdf_limits, now, known = job
     receipts, failed = [], {}
 
     def documents():
@@ -232,11 +250,13 @@ def _write_part(job: tuple) -> tuple:
             if prepared is None:
                 receipts.extend(record_failure(failed, path, reason, *files[path]) for path in paths)
                 continue
-            yield prepared.analysis, dict(id=report_id(paths[0]), path=paths[0],
+            added_at, given_id = known.get(prepared.content_hash) or (now, "")
+            given_id = given_id or report_id(paths[0])
+            yield prepared.analysis, dict(id=given_id, path=paths[0],
                                           files={p: list(v) for p, v in files.items()},
-                                          added_at=now, indexed_at=now, **prepared.stored_fields())
-            receipts.append(Receipt(paths[0], "indexed", id=report_id(paths[0])))
-            receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=report_id(paths[0]))
+                                          added_at=added_at, indexed_at=now, **prepared.stored_fields())
+            receipts.append(Receipt(paths[0], "indexed", id=given_id))
+            receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=given_id)
                             for p in paths[1:])
 
     segment = write_part(Path(build_dir), documents())
@@ -268,12 +288,16 @@ class Indexer:
             hashes = reader.column_reader("content_hash")
             files = reader.column_reader("files")
             added = reader.column_reader("added_at")
+            ids = reader.column_reader("id")
             for docnum in reader.all_doc_ids():
                 content_hash = hashes[docnum]
                 if isinstance(content_hash, bytes):
                     content_hash = content_hash.decode("utf-8")
+                report_id_ = ids[docnum]
                 state[content_hash] = IndexedContent(files={p: tuple(v) for p, v in (files[docnum] or {}).items()},
-                                           added_at=added[docnum])
+                                                     added_at=added[docnum],
+                                                     id=report_id_.decode("utf-8") if isinstance(report_id_, bytes)
+                                                     else report_id_ or "")
         return state
 
     # -- analysing files -----------------------------------------------------------------
@@ -342,6 +366,7 @@ class Indexer:
 
         sources = {s.relpath: s for s in to_read}
         now = int(time.time() * 1000)
+        taken_ids: set[str] | None = None     # the ids in use, read when a returning content needs it
         for relpath, prepared, reason in self._prepare_all(to_read, progress):
             source = sources[relpath]
             old_hash = by_path.get(relpath)
@@ -355,7 +380,15 @@ class Indexer:
             content_hash = prepared.content_hash
             doc = state.get(content_hash)
             if doc is None:
-                state[content_hash] = doc = IndexedContent(files={}, added_at=now, report=prepared)
+                # A content that left the archive and came back keeps when it first came, and its id.
+                added_at, known_id = (status.get("departed") or {}).pop(content_hash, None) or (now, "")
+                if known_id:
+                    if taken_ids is None:
+                        taken_ids = {other.id for other in state.values() if other.id}
+                    if known_id in taken_ids:
+                        known_id = ""       # another content holds that id now: it keeps it
+                    taken_ids.add(known_id)
+                state[content_hash] = doc = IndexedContent(files={}, added_at=added_at, report=prepared, id=known_id)
                 status_word = "indexed"
             elif content_hash == old_hash:
                 status_word = "unchanged"   # touched but the same content
@@ -367,7 +400,7 @@ class Indexer:
             touched.add(content_hash)
             other = sorted(p for p in doc.files if p != relpath)
             reason = f"same content as {other[0]}" if status_word == "duplicate" and other else ""
-            receipts.append(Receipt(relpath, status_word, reason=reason, id=report_id(min(doc.files))))
+            receipts.append(Receipt(relpath, status_word, reason=reason, id=doc.id or report_id(min(doc.files))))
 
         if not touched:
             return receipts, False
@@ -376,9 +409,11 @@ class Indexer:
                 doc = state[content_hash]
                 writer.delete_by_term("content_hash", content_hash)
                 if not doc.files:
+                    remember_departed(status, content_hash, doc)
                     del state[content_hash]
                     continue
                 primary = min(doc.files)
+                doc.id = doc.id or report_id(primary)
                 if doc.report is None:
                     # Only the set of names changed: read the content again from its primary file.
                     _, prepared, reason = _prepare_job((primary, str(self.root / primary), str(self.root),
@@ -388,7 +423,7 @@ class Indexer:
                         del state[content_hash]
                         continue
                     doc.report = prepared
-                writer.add(doc.report.analysis, id=report_id(primary), path=primary,
+                writer.add(doc.report.analysis, id=doc.id, path=primary,
                            files={p: list(v) for p, v in doc.files.items()},
                            added_at=doc.added_at, indexed_at=now, **doc.report.stored_fields())
                 doc.report = None
@@ -454,7 +489,9 @@ class Indexer:
             from tqdm import tqdm
             bar = tqdm(total=len(listing), unit="file", desc="indexing", file=sys.stderr)
         segments = []
-        jobs = [(str(build_dir), part, str(self.root), self.max_bytes, self.pdf_limits, now) for part in parts if part]
+        known = status.get("departed") or {}
+        jobs = [(str(build_dir), part, str(self.root), self.max_bytes, self.pdf_limits, now, known)
+                for part in parts if part]
         # A fresh process per part keeps memory bounded; unlike multiprocessing.Pool, the executor
         # reports a worker that died (killed, out of memory) instead of waiting for it for ever.
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, max_tasks_per_child=1,
@@ -484,8 +521,10 @@ class Indexer:
         """Index the whole archive into a new generation and swap it in atomically."""
         started = time.perf_counter()
         listing = {s.relpath: s for s in list_archive(self.root)}
+        previous = self._previous_contents()
         build_dir, ix = self.store.create_build()
-        status = {"failed": {}, "recent": []}
+        # A rebuild keeps each content's id and when it entered the archive (as a return does).
+        status = {"failed": {}, "recent": [], "departed": previous}
         refused, _ = refuse_undecodable_names(listing, status["failed"])
         try:
             if self.settings.index.workers > 1 and len(listing) >= POOL_THRESHOLD:
@@ -493,6 +532,8 @@ class Indexer:
             else:
                 receipts, _ = self._reconcile(ix, {}, status, listing, set(listing), progress, {"limitmb": 256})
             receipts = refused + receipts
+            departed = status["departed"]
+            status["departed"] = dict(list(departed.items())[-DEPARTED_KEPT:])
             documents = ix.doc_count()      # read from the table of contents just committed
             ix.close()
             self.store.swap_in(build_dir)
@@ -504,6 +545,17 @@ class Indexer:
         self._state = None
         self._finish(status, receipts)
         return SyncResult(receipts, documents, True, time.perf_counter() - started)
+
+    def _previous_contents(self) -> dict[str, list]:
+        """{content hash: [added_at, id]} of the live index before a rebuild ({} without one)."""
+        try:
+            ix = self.store.open()
+        except IndexUnavailable:
+            return {}
+        try:
+            return {h: [doc.added_at, doc.id] for h, doc in self._load_state(ix).items()}
+        finally:
+            ix.close()
 
     def _key(self, ix) -> tuple[str, int]:
         """What the state was read from: the live generation's folder and the index's generation."""
@@ -582,6 +634,8 @@ class Indexer:
                 refused, _ = refuse_undecodable_names(listing, failed)
             receipts, committed = self._reconcile(ix, state, status, listing, considered, progress, {"merge": merge})
             receipts = refused + receipts
+            departed = status["departed"]
+            status["departed"] = dict(list(departed.items())[-DEPARTED_KEPT:])
             documents = ix.doc_count()      # read from the table of contents just committed
             self._state_key = self._key(ix)
         finally:

@@ -21,7 +21,11 @@ from indexer.normalize import normalize_query_text
 from indexer.snippets import Needle
 from indexer.textrules import CJK_CHARS, CJK_RE, LATIN_WORD, QUERY_STOCK_CODE
 
-FILTER_PREFIXES = ("broker", "industry", "rating")
+FILTER_PREFIXES = ("broker", "industry", "rating", "analyst", "code")
+# The column each typed filter looks in; author: is read as analyst:.
+FILTER_COLUMNS = {"broker": "broker", "industry": "industry", "rating": "rating", "analyst": "analysts",
+                  "code": "codes"}
+_PREFIX_ALIASES = {"author": "analyst"}
 UNKNOWN = "未知"            # the facet value of reports without one (no industry, no rating found)
 MAX_FACET_VALUES = 50       # values of one facet in a request
 SORTS = ("relevance", "date", "added")   # added: newest in the archive first
@@ -130,6 +134,7 @@ def parse_query(raw: str, max_terms: int = 32) -> ParsedQuery:
         negate = bool(match.group("neg")) or pending_not
         pending_not = False
         prefix = (match.group("field") or "").lower()
+        prefix = _PREFIX_ALIASES.get(prefix, prefix)
         phrase, word = match.group("phrase"), match.group("word")
         if word in ("or", "not") and not prefix and not match.group("neg") and position + 1 < len(tokens) and (
                 word == "not" or query.clauses):

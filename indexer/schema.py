@@ -8,7 +8,7 @@ import zlib
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 TITLE_BOOST = 3.0
 
 
@@ -19,7 +19,8 @@ def build_schema() -> fields.Schema:
     Whoosh keeps the documents, their columns, deletions and segments.
     """
     return fields.Schema(
-        id=fields.ID(stored=True, unique=True),
+        # A column too, so that a sync keeps each content's id without unpickling its document.
+        id=fields.ID(stored=True, unique=True, sortable=True),
         content_hash=fields.ID(stored=True, sortable=True),
         path=fields.STORED,                 # primary file, relative to the archive root
         # {relpath: [size, mtime]}: the same content under every name; a column, so that a
@@ -31,6 +32,9 @@ def build_schema() -> fields.Schema:
         broker=fields.ID(stored=True, sortable=True),
         industry=fields.ID(stored=True, sortable=True),
         rating=fields.ID(stored=True, sortable=True),
+        # Columns for the typed filters analyst: and code: ("任浪 / 赵旭杨", "300750.SZ / NVDA.US").
+        analysts=fields.ID(sortable=True),
+        codes=fields.ID(sortable=True),
         # Milliseconds since the epoch: when the content entered the archive, when it was indexed.
         added_at=fields.NUMERIC(int, bits=64, stored=True, sortable=True),
         indexed_at=fields.NUMERIC(int, bits=64, stored=True),

@@ -16,7 +16,7 @@ from indexer.analysis import init_jieba
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest
 from indexer.normalize import fold
-from indexer.query import UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
+from indexer.query import FILTER_COLUMNS, UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
 from indexer.ranking import rank
 from indexer.schema import stored_markup
 from indexer.similar import similar_reports
@@ -112,7 +112,7 @@ class ArchiveSearcher:
         docs: set[int] | None = None
         for name, values in query.filters.items():
             for value in values:
-                found = view.docs_with(name, value, exact=False)
+                found = view.docs_with(FILTER_COLUMNS[name], value, exact=False)
                 docs = found if docs is None else docs & found
         if request.date_from or request.date_to:
             low, high = request.date_from or "0000", request.date_to or "9999"

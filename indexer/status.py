@@ -50,7 +50,6 @@ def status_report(settings, full_paths: bool = True) -> dict:
 
 def receipt_since(settings, relpath: str, since: float) -> dict | None:
     """The newest receipt for `relpath` if it was written at or after `since` (epoch seconds)."""
-    since = int(since)      # receipts carry whole seconds
     for receipt in IndexStore(settings).read_status().get("recent", []):
         if receipt.get("path") != relpath:
             continue

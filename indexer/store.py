@@ -34,8 +34,9 @@ TIER_MERGE_FACTOR = 4
 
 
 def now_iso() -> str:
-    """The current UTC time as an ISO 8601 string."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    """The current UTC time as an ISO 8601 string (milliseconds: an upload tells its receipt from
+    one written earlier in the same second)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def write_json_atomic(path: Path, data: dict, durable: bool = True) -> None:

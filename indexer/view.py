@@ -20,7 +20,7 @@ from indexer.snippets import find_spans
 
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
-COLUMNS = ("date", "broker", "industry", "rating", "content_hash", "added_at")
+COLUMNS = ("date", "broker", "industry", "rating", "analysts", "codes", "content_hash", "added_at")
 
 
 class TextCache:

@@ -27,7 +27,8 @@ bp = Blueprint("web", __name__)
 # Query-string keys that make up a results page's state (shareable URLs).
 STATE_KEYS = ("q", "broker", "industry", "rating", "from", "to", "indexed_from", "indexed_to", "sort", "size", "page")
 FILTER_KEYS = ("broker", "industry", "rating", "from", "to", "indexed_from", "indexed_to")
-FILTER_LABELS = {"broker": "券商", "industry": "行业", "rating": "评级", "from": "从", "to": "到",
+FILTER_LABELS = {"broker": "券商", "industry": "行业", "rating": "评级", "analyst": "分析师", "code": "代码",
+                 "from": "从", "to": "到",
                  "indexed_from": "入库从", "indexed_to": "入库到"}
 FACET_LABELS = {"broker": "券商", "industry": "行业", "rating": "评级"}
 FACET_LIMIT = 12

@@ -547,7 +547,7 @@ def test_times_are_in_the_archive_time_zone(built_samples):
     assert report_id in {hit["id"] for hit in search(client, indexed_to=earlier, size=10)["hits"]}
 
 
-def test_a_report_id_keeps_leading_to_its_report_when_a_copy_comes(tmp_path):
+def test_a_report_id_keeps_naming_its_report_while_it_is_in_the_archive(tmp_path):
     from server import create_app
 
     settings = make_settings(tmp_path)
@@ -556,22 +556,45 @@ def test_a_report_id_keeps_leading_to_its_report_when_a_copy_comes(tmp_path):
     indexer = Indexer(settings)
     indexer.build()
     client = create_app(settings).test_client()
-    first_id = search(client, q="算力")["hits"][0]["id"]
-    # A copy under a name that sorts first becomes the primary file, and the id follows it...
+    first = search(client, q="算力")["hits"][0]
+    # A copy under a name that sorts first, the first file gone, a rebuild: the id stays.
     (archive / "研报A.txt").write_bytes((archive / "研报B.txt").read_bytes())
     indexer.sync()
     hit = search(client, q="算力")["hits"][0]
-    assert hit["id"] != first_id and hit["paths"] == ["研报A.txt", "研报B.txt"]
-    # ...but the old id still leads to the report: a permanent redirect, query string kept.
-    for url in (f"/documents/{first_id}?q=算力", f"/api/documents/{first_id}", f"/documents/{first_id}/raw"):
+    assert hit["paths"] == ["研报A.txt", "研报B.txt"] and hit["id"] == first["id"]
+    (archive / "研报B.txt").unlink()
+    indexer.sync()
+    Indexer(settings).build()
+    hit = search(client, q="算力")["hits"][0]
+    assert hit["paths"] == ["研报A.txt"] and hit["id"] == first["id"] and hit["added_at"] == first["added_at"]
+    # Gone and back (an unmounted share, a file moved out and in): the same id, the same added_at.
+    moved = (archive / "研报A.txt").read_bytes()
+    (archive / "研报A.txt").unlink()
+    indexer.sync()
+    assert client.get(f"/documents/{first['id']}").status_code == 404
+    (archive / "回来的研报.txt").write_bytes(moved)
+    indexer.sync()
+    back = search(client, q="算力")["hits"][0]
+    assert back["id"] == first["id"] and back["added_at"] == first["added_at"]
+
+
+def test_the_id_of_a_file_name_leads_to_its_report(tmp_path):
+    """A report's id comes from its first file's name; the name of its other files leads there too (308)."""
+    from indexer.indexing import report_id
+    from server import create_app
+
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    for name in ("研报A.txt", "研报B.txt"):
+        (archive / name).write_text("算力需求\n算力需求持续增长，数据中心建设提速。", encoding="utf-8")
+    Indexer(settings).build()
+    client = create_app(settings).test_client()
+    hit = search(client, q="算力")["hits"][0]
+    other = report_id("研报B.txt")
+    assert hit["id"] == report_id("研报A.txt") != other
+    for url in (f"/documents/{other}?q=算力", f"/api/documents/{other}", f"/documents/{other}/raw"):
         moved = client.get(url)
         assert moved.status_code == 308, url
-        assert moved.headers["Location"].startswith(url.replace(first_id, hit["id"]).split("?")[0])
-    assert client.get(f"/documents/{first_id}?q=算力").headers["Location"].endswith("?q=%E7%AE%97%E5%8A%9B")
-    assert client.get(f"/api/documents/{first_id}", follow_redirects=True).json["id"] == hit["id"]
-    # When the report is gone, its ids name nothing.
-    for name in ("研报A.txt", "研报B.txt"):
-        (archive / name).unlink()
-    indexer.sync()
-    assert client.get(f"/documents/{first_id}").status_code == 404
-    assert client.get(f"/documents/{hit['id']}").status_code == 404
+        assert moved.headers["Location"].startswith(url.replace(other, hit["id"]).split("?")[0])
+    assert client.get(f"/documents/{other}?q=算力").headers["Location"].endswith("?q=%E7%AE%97%E5%8A%9B")
+    assert client.get(f"/api/documents/{other}", follow_redirects=True).json["id"] == hit["id"]

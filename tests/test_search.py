@@ -100,7 +100,7 @@ def test_parsed_query_says_how_it_was_understood():
     ("模型 OR 算力", [["模型", "算力"]], [], []),
     ('模型 "or" 算力', [], [], []),            # quoted: the word itself
     ("or", [], [], []),                         # alone: a word, nothing to join
-    ("author:任浪", [], [], ["unknown_field"]),
+    ("writer:任浪", [], [], ["unknown_field"]),
     ("见 https://example.com", [], [], []),     # a URL is text, not a mistyped field
 ])
 def test_operators_in_lower_case_and_unknown_fields_are_explained(query, any_of, excluded, codes):
@@ -110,8 +110,8 @@ def test_operators_in_lower_case_and_unknown_fields_are_explained(query, any_of,
 
 
 def test_an_unknown_field_note_names_the_fields():
-    note = parse_query("author:任浪").to_json()["notes"][0]
-    assert note["params"]["prefix"] == "author" and "broker" in note["params"]["fields"]
+    note = parse_query("writer:任浪").to_json()["notes"][0]
+    assert note["params"]["prefix"] == "writer" and "analyst" in note["params"]["fields"]
 
 
 def test_too_many_terms_is_refused():
@@ -275,6 +275,25 @@ def test_a_run_jieba_splits_ranks_the_reports_holding_it_whole_first(tmp_path):
     # holds the words six times, comes first.
     apart = searcher.search(SearchRequest(q="功率 半导体"))
     assert [hit["path"] for hit in apart["hits"]] == ["scattered.txt", "whole.txt"]
+
+
+@pytest.mark.parametrize("query", ["analyst:任浪", "author:任浪", "DeepSeek analyst:任浪"])
+def test_analyst_filter_finds_the_reports_they_wrote(searcher, query):
+    answer = searcher.search(SearchRequest(q=query, size=10))
+    paths = {hit["path"] for hit in answer["hits"]}
+    assert KAIYUAN in paths and all(
+        "任浪" in " ".join(a["name"] for a in searcher.document(hit["id"])["analysts"]) for hit in answer["hits"])
+    assert answer["parsed"]["filters"] == {"analyst": ["任浪"]} and answer["parsed"]["notes"] == []
+
+
+def test_code_filter_selects_the_reports_about_a_company(tmp_path):
+    settings = make_settings(tmp_path)
+    archive = tmp_path / "archive"
+    (archive / "about.txt").write_text("公司点评\n宁德时代（300750.SZ）：业绩超预期，麒麟电池放量。", encoding="utf-8")
+    (archive / "mention.txt").write_text("行业周报\n电池板块上涨，龙头公司300750成交活跃。", encoding="utf-8")
+    Indexer(settings).build()
+    answer = ArchiveSearcher(settings).search(SearchRequest(q="code:300750"))
+    assert [hit["path"] for hit in answer["hits"]] == ["about.txt"]      # the report with the code on it
 
 
 def test_a_company_code_and_its_name_find_each_other(tmp_path):
