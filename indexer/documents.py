@@ -106,7 +106,7 @@ def read_document(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits 
     suffix = path.suffix.lower()
     kind = _KIND_BY_SUFFIX.get(suffix)
     if kind is None:
-        raise ReadError(f"unsupported file type {suffix or '(no suffix)'!r}")
+        raise ReadError("unsupported_type", suffix=suffix or "(no suffix)")
     data, size, mtime = _read_bytes(path, max_bytes)
     content_hash = hashlib.sha256(data).hexdigest()
     title_hint, cover_lines = "", ()
@@ -116,7 +116,7 @@ def read_document(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits 
         text, encoding = _decode_text(data)
         front_matter, text = _split_front_matter(text)
     if not text.strip():
-        raise ReadError("file is empty (only front matter)" if front_matter else "file is empty (only whitespace)")
+        raise ReadError("empty_front_matter" if front_matter else "empty_whitespace")
     return RawDocument(relpath, kind, text, front_matter, encoding, content_hash, size, mtime, title_hint, cover_lines)
 
 
@@ -127,38 +127,38 @@ def _relpath_inside(path: Path, root: Path) -> str:
         real = path.parent.resolve() / path.name
         return real.relative_to(real_root).as_posix()
     except ValueError:
-        raise ReadError(f"path is outside the archive folder: {path}") from None
+        raise ReadError("outside_archive", path=str(path)) from None
 
 
 def _read_bytes(path: Path, max_bytes: int) -> tuple[bytes, int, float]:
     try:
         st = path.lstat()
     except FileNotFoundError:
-        raise ReadError("file not found (deleted or moved?)") from None
+        raise ReadError("file_not_found") from None
     except OSError as e:
-        raise ReadError(f"cannot access file: {e.strerror or e}") from None
+        raise ReadError("cannot_access", error=str(e.strerror or e)) from None
     if stat.S_ISLNK(st.st_mode):
-        raise ReadError("file is a symbolic link; links are not followed")
+        raise ReadError("symlink")
     if not stat.S_ISREG(st.st_mode):
-        raise ReadError("not a regular file")
+        raise ReadError("not_regular")
     try:
         # O_NOFOLLOW and fstat close the gap between the checks above and the read
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ReadError("file not found (deleted or moved?)") from None
+        raise ReadError("file_not_found") from None
     except OSError as e:
-        raise ReadError(f"cannot open file: {e.strerror or e}") from None
+        raise ReadError("cannot_open", error=str(e.strerror or e)) from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise ReadError("not a regular file")
+            raise ReadError("not_regular")
         if st.st_size > max_bytes:
-            raise ReadError(f"file is {_format_size(st.st_size)}, over the {_format_size(max_bytes)} limit")
+            raise ReadError("file_too_large", size=_format_size(st.st_size), limit=_format_size(max_bytes))
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while we were reading
-        raise ReadError(f"file is over the {_format_size(max_bytes)} limit")
+        raise ReadError("over_limit", limit=_format_size(max_bytes))
     if not data:
-        raise ReadError("file is empty (0 bytes)")
+        raise ReadError("empty_file")
     return data, len(data), st.st_mtime
 
 
@@ -179,7 +179,7 @@ def _decode_text(data: bytes) -> tuple[str, str]:
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text, encoding = _decode_or_fail(data, "utf-16"), "utf-16"
     elif b"\x00" in data:
-        raise ReadError("file looks binary (contains NUL bytes), not text")
+        raise ReadError("binary_nul")
     else:
         try:
             text, encoding = data.decode("utf-8"), "utf-8"
@@ -187,11 +187,11 @@ def _decode_text(data: bytes) -> tuple[str, str]:
             try:
                 text, encoding = data.decode("gb18030"), "gb18030"
             except UnicodeDecodeError:
-                raise ReadError("cannot decode text: not UTF-8, UTF-16 or GB18030 (binary file?)") from None
+                raise ReadError("undecodable") from None
             if _common_share(text) < _MIN_COMMON_SHARE_GB18030:
-                raise ReadError("cannot decode text: not UTF-8, and as GB18030 it is not readable text (binary file?)")
+                raise ReadError("undecodable_gb18030")
     if _junk_share(text) > _MAX_JUNK_SHARE:
-        raise ReadError(f"file looks binary ({encoding} decodes to control characters), not text")
+        raise ReadError("binary_control", encoding=encoding)
     return _normalize_newlines(text), encoding
 
 
@@ -199,7 +199,7 @@ def _decode_or_fail(data: bytes, encoding: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
-        raise ReadError(f"cannot decode text as {encoding} despite its byte-order mark: {e.reason}") from None
+        raise ReadError("bom_mismatch", encoding=encoding, error=str(e.reason)) from None
 
 
 def _normalize_newlines(text: str) -> str:
@@ -261,16 +261,9 @@ def _coerce_scalar(value: object) -> str:
 # --- PDF --------------------------------------------------------------------------------
 
 PAGE_BREAK = "\f"  # between the pages of a PDF's text; cleaning keeps where each page starts
-_PDF_FAILURES = {
-    "password": "PDF is encrypted with a password",
-    "corrupt": "PDF is truncated or corrupt ({detail})",
-    "budget": "PDF is too large to index ({detail})",
-    "memory": "PDF needs more memory to read than allowed ({detail}); it stays unindexed until it changes",
-    "timeout": "PDF took too long to read ({detail}); it stays unindexed until it changes",
-    "recursion": "PDF is nested too deeply to read ({detail})",
-    "error": "PDF could not be read ({detail})",
-    "crashed": "PDF crashed the reader ({detail}); it stays unindexed until it changes",
-}
+# How PDF reading failed (indexer.sandbox's kinds) as message codes (indexer.messages words them).
+PDF_FAILURES = {kind: f"pdf_{kind}" for kind in
+                ("password", "corrupt", "budget", "memory", "timeout", "recursion", "error", "crashed")}
 
 
 def _pdf_text(data: bytes, limits: PdfLimits) -> tuple[str, str, tuple[str, ...]]:
@@ -279,17 +272,17 @@ def _pdf_text(data: bytes, limits: PdfLimits) -> tuple[str, str, tuple[str, ...]
     The reading runs in a child process under `limits` (memory, seconds, pages, characters).
     """
     if b"%PDF-" not in data[:1024]:
-        raise ReadError("not a PDF (no %PDF header)")
+        raise ReadError("not_pdf")
     try:
         pdf = sandbox().run("pdf", (data, limits.max_pages, limits.max_chars), limits.memory_mb, limits.seconds)
     except TaskFailed as e:
-        raise ReadError(_PDF_FAILURES.get(e.kind, _PDF_FAILURES["corrupt"]).format(detail=e.detail)) from None
+        raise ReadError(PDF_FAILURES.get(e.kind, "pdf_corrupt"), detail=e.detail) from None
     text = PAGE_BREAK.join(page.replace("\x00", "") for page in pdf.pages)
     visible = re.sub(r"\s+", "", text)
     if not visible:
-        raise ReadError("PDF has no text layer (scanned image?)")
+        raise ReadError("pdf_no_text")
     if _junk_share(visible) > _MAX_JUNK_SHARE_PDF:
-        raise ReadError("PDF text layer is unreadable (fonts without a Unicode mapping)")
+        raise ReadError("pdf_unmapped")
     return text, pdf.title, pdf.cover_lines
 
 

@@ -12,11 +12,13 @@ class ConfigError(ArchiveError):
 
 
 class ReadError(ArchiveError):
-    """A file in the archive cannot be read; `reason` says why in one line."""
+    """A file in the archive cannot be read: `message` (a code and parameters) says why, `reason`
+    in one line of English."""
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, code: str, **params):
+        self.message = Message(code, params)
+        self.reason = self.message.text()
+        super().__init__(self.reason)
 
 
 class IndexUnavailable(ArchiveError):

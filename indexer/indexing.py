@@ -23,6 +23,7 @@ from indexer.metadata import extract_metadata
 from indexer.pdftext import PdfLimits
 from indexer.normalize import clean_inline, clean_report, fold
 from indexer.markup import render_markdown
+from indexer.messages import Message
 from indexer.schema import pack_markup, pack_text
 from indexer.store import IndexStore, join_parts, now_iso, write_part, writing
 
@@ -59,16 +60,18 @@ def refuse_undecodable_names(listing: dict[str, SourceFile], failed: dict) -> tu
         known = failed.get(shown)
         if known and (known["size"], known["mtime"]) == (source.size, source.mtime):
             continue
-        receipts.append(record_failure(failed, shown, "the file name is not valid UTF-8: rename the file",
+        receipts.append(record_failure(failed, shown, Message("name_not_utf8"),
                                        source.size, source.mtime))
     return receipts, shown_names
 
 
-def record_failure(failed: dict, relpath: str, reason: str, size: int, mtime: float) -> Receipt:
+def record_failure(failed: dict, relpath: str, reason: Message, size: int, mtime: float) -> Receipt:
     """Record in `failed` (the status's failed files) that this version of a file could not be
-    indexed, and why: it is not read again until its size or mtime changes. Its receipt."""
-    failed[relpath] = {"reason": reason, "size": size, "mtime": mtime, "at": now_iso()}
-    return Receipt(relpath, "failed", reason=reason)
+    indexed, and why (the English text, and the code and parameters the pages word): it is not
+    read again until its size or mtime changes. Its receipt."""
+    failed[relpath] = {"reason": reason.text(), "code": reason.code, "params": reason.params,
+                       "size": size, "mtime": mtime, "at": now_iso()}
+    return Receipt(relpath, "failed", reason=reason.text(), code=reason.code, params=reason.params)
 
 
 def report_id(relpath: str) -> str:
@@ -98,6 +101,8 @@ class Receipt:
     reason: str = ""
     id: str = ""
     at: str = field(default_factory=now_iso)
+    code: str = ""      # the reason's message code (indexer.messages), "" without a reason
+    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -164,7 +169,7 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
         text, body_len = f"{title}\n{text}", body_len + shift
         pages = [(0, pages[0][1])] + [(at + shift, page) for at, page in pages[1:]] if pages else []
     if not text.strip():
-        raise ReadError("no text left after cleaning (only markers, watermarks or whitespace)")
+        raise ReadError("no_text_left")
     folded = fold(text)
     markup = None
     if raw.kind == "md":
@@ -215,9 +220,9 @@ def _prepare_job(job: tuple[str, str, str, int, PdfLimits]) -> tuple[str, Prepar
     try:
         return relpath, prepare_report(Path(path), Path(root), max_bytes, pdf_limits), ""
     except ReadError as exc:
-        return relpath, None, exc.reason
+        return relpath, None, exc.message
     except Exception as exc:  # a bug in one file's handling must not stop the others
-        return relpath, None, f"internal error while reading: {type(exc).__name__}: {exc}"
+        return relpath, None, Message("internal_read_error", {"error": f"{type(exc).__name__}: {exc}"})
 
 
 _progress = None
@@ -256,8 +261,8 @@ def _write_part(job: tuple) -> tuple:
                                           files={p: list(v) for p, v in files.items()},
                                           added_at=added_at, indexed_at=now, **prepared.stored_fields())
             receipts.append(Receipt(paths[0], "indexed", id=given_id))
-            receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=given_id)
-                            for p in paths[1:])
+            receipts.extend(Receipt(p, "duplicate", reason=f"same content as {paths[0]}", id=given_id,
+                                    code="same_content_as", params={"path": paths[0]}) for p in paths[1:])
 
     segment = write_part(Path(build_dir), documents())
     return segment, receipts, failed
@@ -399,8 +404,10 @@ class Indexer:
             doc.files[relpath] = (source.size, source.mtime)
             touched.add(content_hash)
             other = sorted(p for p in doc.files if p != relpath)
-            reason = f"same content as {other[0]}" if status_word == "duplicate" and other else ""
-            receipts.append(Receipt(relpath, status_word, reason=reason, id=doc.id or report_id(min(doc.files))))
+            same = Message("same_content_as", {"path": other[0]}) if status_word == "duplicate" and other else None
+            receipts.append(Receipt(relpath, status_word, reason=same.text() if same else "",
+                                    id=doc.id or report_id(min(doc.files)),
+                                    code=same.code if same else "", params=same.params if same else {}))
 
         if not touched:
             return receipts, False

@@ -7,7 +7,7 @@ from datetime import datetime
 from indexer.errors import ArchiveError
 from indexer.store import IndexStore
 
-RECEIPT_KEYS = ("path", "status", "reason", "id", "at")
+RECEIPT_KEYS = ("path", "status", "reason", "id", "at", "code", "params")
 
 
 def status_report(settings, full_paths: bool = True) -> dict:
@@ -18,7 +18,8 @@ def status_report(settings, full_paths: bool = True) -> dict:
     """
     store = IndexStore(settings)
     status = store.read_status()
-    failed = [{"path": p, "reason": f["reason"]} for p, f in sorted(status.get("failed", {}).items())]
+    failed = [{"path": p, "reason": f["reason"], "code": f.get("code", ""), "params": f.get("params", {})}
+              for p, f in sorted(status.get("failed", {}).items())]
     report = {
         "ok": True,
         "documents": 0,
@@ -58,5 +59,6 @@ def receipt_since(settings, relpath: str, since: float) -> dict | None:
         except (TypeError, ValueError):
             continue
         # newest first: when the newest receipt for this path is older than `since`, there is none yet
-        return {key: receipt.get(key, "") for key in RECEIPT_KEYS} if at >= since else None
+        return ({key: receipt.get(key, {} if key == "params" else "") for key in RECEIPT_KEYS}
+                if at >= since else None)
     return None

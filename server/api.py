@@ -110,4 +110,5 @@ def upload():
     receipt = wait_for_receipt(settings, relpath, started, current_app.config["UPLOAD_RECEIPT_WAIT_SECONDS"])
     if receipt is None:
         return {"ok": True, "receipt": {"path": relpath, "status": "queued"}}, 202
-    return {"ok": True, "receipt": receipt}, 200
+    from server.web import explain_reason
+    return {"ok": True, "receipt": {**receipt, "reason_zh": explain_reason(receipt) if receipt.get("reason") else ""}}, 200

@@ -36,7 +36,11 @@ def _schemas() -> dict:
     facet = {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,
                                          "items": {"oneOf": [STR, {"type": "integer", "minimum": 1}]}}}
     receipt = _obj({"path": STR, "status": {"type": "string", "enum": RECEIPT_STATUSES}, "reason": STR,
-                    "id": STR, "at": STR}, required=["path", "status"])
+                    "id": STR, "at": STR, "code": {"type": "string", "description": "the reason's code (not_pdf, "
+                    "pdf_no_text, same_content_as …), empty without a reason"},
+                    "params": {"type": "object"},
+                    "reason_zh": {"type": "string", "description": "the reason in Chinese (upload answers only)"}},
+                   required=["path", "status"])
     return {
         "Error": _obj({"ok": {"type": "boolean", "enum": [False]},
                        "error": {"type": "string", "description": "the message in English"},
@@ -120,7 +124,8 @@ def _schemas() -> dict:
             "build": {"type": "string", "nullable": True},
             "last_sync": {"type": "string", "nullable": True},
             "queue": {"type": "integer", "minimum": 0},
-            "failed": {"type": "array", "items": _obj({"path": STR, "reason": STR})},
+            "failed": {"type": "array", "items": _obj({"path": STR, "reason": STR, "code": STR,
+                                                       "params": {"type": "object"}}, required=["path", "reason"])},
             "recent": {"type": "array", "items": receipt},
             "archive": STR, "index": STR,
             "held": {"type": "object", "nullable": True, "properties": {

@@ -238,6 +238,14 @@ def raw(report_id: str):
     return response
 
 
+@bp.app_template_global()
+def explain_reason(record: dict) -> str:
+    """A receipt's or failed file's reason in Chinese (its code worded), the English one for an old record."""
+    if record.get("code"):
+        return chinese(Message(record["code"], record.get("params") or {}))
+    return record.get("reason", "")
+
+
 @bp.get("/status")
 def status():
     report = status_report(get_settings(), full_paths=False)

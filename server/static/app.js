@@ -136,7 +136,7 @@
             return;
           }
           var receipt = answer.body.receipt;
-          var text = (labels[receipt.status] || receipt.status) + (receipt.reason ? "：" + receipt.reason : "");
+          var text = (labels[receipt.status] || receipt.status) + (receipt.reason ? "：" + (receipt.reason_zh || receipt.reason) : "");
           report(item, file, text + "（保存为 " + receipt.path + "）", receipt.id ? "/documents/" + encodeURIComponent(receipt.id) : "");
         })
         .catch(function () { report(item, file, "上传失败：网络错误"); });
