@@ -461,6 +461,7 @@ class Indexer:
 
     def _finish(self, status: dict, receipts: list[Receipt]) -> None:
         status["last_sync"] = now_iso()
+        status.pop("start_error", None)     # the watcher's failed start is over
         recent = [asdict(r) for r in receipts] + list(status.get("recent", []))
         status["recent"] = recent[:RECENT_RECEIPTS]
         try:

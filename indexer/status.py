@@ -31,6 +31,8 @@ def status_report(settings, full_paths: bool = True) -> dict:
         "recent": status.get("recent", [])[:20],
         # deletions held because most of the archive vanished at once: {"missing", "documents", "since"}
         "held": status.get("held"),
+        # why the watcher could not start (its first sync or build failed), until a sync succeeds
+        "start_error": status.get("start_error"),
         "archive": str(settings.archive.root) if full_paths else settings.archive.root.name,
         "index": str(settings.index.dir) if full_paths else settings.index.dir.name,
     }

@@ -40,6 +40,7 @@ from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer, Receipt, SyncResult
 from indexer.schedule import MergeSchedule, PendingFile, PendingQueue
 from indexer.schedule import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: F401 (the soak bench reads them here)
+from indexer.store import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +380,20 @@ class ArchiveWatcher:
             log.info("rescan found %d changes the events missed (%.0f ms)", changed, result.seconds * 1000)
 
     def _initial_sync(self) -> SyncResult:
+        try:
+            return self._first_sync()
+        except Exception as exc:
+            # Say why on status (and the pages), not only in the log: without an index the pages
+            # would otherwise wait for a build that keeps failing (a full disk, an unreadable folder).
+            status = self.store.read_status()
+            status["start_error"] = {"reason": f"{type(exc).__name__}: {exc}"[:500], "at": now_iso()}
+            try:
+                self.store.write_status(status)
+            except OSError:
+                pass
+            raise
+
+    def _first_sync(self) -> SyncResult:
         if self.store.exists():
             try:
                 self.store.open().close()

@@ -115,7 +115,16 @@ def index_unavailable_page(exc: IndexUnavailable):
     """503: the index is being built (or cannot be read); the page refreshes itself."""
     from indexer.store import IndexStore
 
-    building = not IndexStore(current_app.config["ARCHIVE_SETTINGS"]).exists()
-    message = ("索引正在建立中，请稍候片刻，本页会自动刷新。" if building
-               else "索引暂时无法读取，请稍后再试；如果一直如此，请管理员重建索引（python -m indexer build）。")
-    return render_template("error.html", status=503, message=message, refresh=5 if building else 0), 503
+    store = IndexStore(current_app.config["ARCHIVE_SETTINGS"])
+    building = not store.exists()
+    failed = building and store.read_status().get("start_error")
+    if failed:
+        # The first build failed (and the watcher retries it): say so instead of "being built" for ever.
+        message = (f"索引建立失败：{failed['reason']}。请管理员查看“档案状态”页和服务日志；"
+                   "问题解决后会自动重试，本页也会刷新。")
+    elif building:
+        message = "索引正在建立中，请稍候片刻，本页会自动刷新。"
+    else:
+        message = "索引暂时无法读取，请稍后再试；如果一直如此，请管理员重建索引（python -m indexer build）。"
+    return render_template("error.html", status=503, message=message,
+                           refresh=30 if failed else 5 if building else 0), 503

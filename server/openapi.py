@@ -128,6 +128,8 @@ def _schemas() -> dict:
                                                        "params": {"type": "object"}}, required=["path", "reason"])},
             "recent": {"type": "array", "items": receipt},
             "archive": STR, "index": STR,
+            "start_error": {"type": "object", "nullable": True, "properties": {"reason": STR, "at": STR},
+                            "description": "why the watcher could not start (its first sync or build failed)"},
             "held": {"type": "object", "nullable": True, "properties": {
                 "missing": {"type": "integer"}, "documents": {"type": "integer"}, "since": STR},
                 "description": "deletions held: most of the archive vanished at once (an unmounted share?); "

@@ -555,3 +555,32 @@ def test_the_document_view_shows_what_was_indexed_not_the_file_as_it_is_now(samp
     path.write_text("# 算力周报\n\n这句话是索引之后才写进文件的。\n", encoding="utf-8")   # not yet re-indexed
     page = get_page(client, f"/documents/{report_id}")
     assert "<strong>智算中心</strong>" in page and "索引之后" not in page
+
+
+def test_pages_say_why_the_first_build_keeps_failing(settings_factory, sample_archive):
+    """A first build that fails (here: builds/ is a file, as a broken mount or a full disk would
+    leave it) is reported on status and the pages, not shown as "being built" for ever."""
+    from indexer.errors import IndexUnavailable
+    from indexer.watcher import ArchiveWatcher
+
+    settings = settings_factory(root=sample_archive)
+    index_dir = Path(settings.index.dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    (index_dir / "builds").write_text("not a folder", encoding="utf-8")
+    with pytest.raises((OSError, IndexUnavailable)):
+        ArchiveWatcher(settings).start()
+    client = create_app(settings).test_client()
+    page = get_page(client, "/search?q=模型", 503)
+    assert "索引建立失败" in page and "索引正在建立中" not in page and "builds" in page
+    assert '<meta http-equiv="refresh" content="30">' in page
+    assert "监视程序未能启动" in get_page(client, "/status")
+    assert client.get("/api/status").json["start_error"]["reason"]
+    # Once the cause is gone the next start builds the index and the error is over.
+    (index_dir / "builds").unlink()
+    watcher = ArchiveWatcher(settings)
+    try:
+        watcher.start()
+    finally:
+        watcher.stop()
+    assert client.get("/api/status").json["start_error"] is None
+    assert client.get("/healthz").json == {"ok": True, "documents": 5}
