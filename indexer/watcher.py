@@ -36,7 +36,7 @@ from watchdog.observers import Observer
 from indexer.analysis import init_jieba
 from indexer.config import Settings
 from indexer.documents import SourceFile, is_ignored, list_archive
-from indexer.errors import IndexUnavailable
+from indexer.errors import ArchiveError, IndexUnavailable
 from indexer.indexing import Indexer, Receipt, SyncResult
 from indexer.schedule import MergeSchedule, PendingFile, PendingQueue
 from indexer.schedule import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: F401 (the soak bench reads them here)
@@ -119,8 +119,10 @@ class ArchiveWatcher:
     def start(self) -> SyncResult:
         """Watch the folder, catch up with what changed while nobody watched, start the worker."""
         if not self.root.is_dir():
-            log.warning("archive folder %s does not exist: creating it", self.root)
-            self.root.mkdir(parents=True, exist_ok=True)
+            # A mistyped root or an unmounted share: creating it would index an empty folder (and,
+            # with a share mounted later, hide it). Stop and say so.
+            raise ArchiveError(f"the archive folder {self.root} does not exist or is not a folder: "
+                               f"create it or correct [archive].root")
         self._stopping.clear()
         # Watch first, then sync: a file dropped during the initial sync is queued, not missed.
         self.observer = Observer()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, poll
+from conftest import SAMPLES, make_settings, poll
 from indexer.status import status_report
 from indexer.config import PROJECT_ROOT
 from indexer.search import ArchiveSearcher
@@ -386,3 +386,13 @@ def test_a_file_name_with_a_newline_cannot_forge_a_log_line():
 
     assert loggable("研报\nindexed 伪造.md") == "研报\\nindexed 伪造.md"
     assert loggable("开源证券-周报.md") == "开源证券-周报.md"
+
+
+def test_a_missing_archive_folder_stops_the_watcher_instead_of_being_created(tmp_path):
+    from indexer.errors import ArchiveError
+
+    settings = make_settings(tmp_path, tmp_path / "mistyped" / "reports")
+    (tmp_path / "mistyped" / "reports").rmdir()          # make_settings creates it; a typo would not exist
+    with pytest.raises(ArchiveError, match="does not exist or is not a folder"):
+        ArchiveWatcher(settings).start()
+    assert not (tmp_path / "mistyped" / "reports").exists()
