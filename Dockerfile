@@ -2,7 +2,9 @@
 # The archive folder and the index are volumes; settings come from config.toml and
 # ARCHIVE_<TABLE>_<KEY> environment variables (e.g. ARCHIVE_ADMIN_TOKEN, ARCHIVE_SERVER_PORT).
 # docker/entrypoint.sh checks the volumes and becomes `python -m server --prod` (gunicorn + the
-# watcher); tests/test_entrypoint.py runs it outside a container and checks this file against it.
+# watcher); tests/test_entrypoint.py runs it outside a container and checks this file against it,
+# tests/test_container.py builds and runs the image with podman (`make container-test`; podman build
+# needs --format docker to keep the HEALTHCHECK).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -10,11 +12,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 
 RUN useradd --create-home --uid 1000 archive
 WORKDIR /app
-COPY pyproject.toml README.md config.toml ./
+# The dependencies first, read from pyproject.toml: this layer is built again only when that file
+# changes, not at every change of the code (which then rebuilt in 14-19 s, now in 8 s; podman, 2 cores).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print(*p['dependencies'], *p['optional-dependencies']['prod'], sep='\n')" > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY README.md config.toml ./
 COPY indexer ./indexer
 COPY server ./server
 COPY samples ./samples
-RUN pip install --no-cache-dir '.[prod]' \
+RUN pip install --no-cache-dir --no-deps . && rm -rf build *.egg-info \
     && mkdir -p /data/reports /data/var \
     && cp -r samples/reports/. /data/reports/ \
     && chown -R archive:archive /data
