@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run build test test-fast bench bench-scale clean
+.PHONY: setup browser run build test test-fast container-test bench bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,12 @@ test: setup browser
 # The tests a change usually needs, in about a minute: no browser, nothing marked slow.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not browser and not slow"
+
+# Builds the image from the Dockerfile and runs it with podman (../shared/tools/podman-base.sh
+# installs podman and makes the base image, once per machine); skips, saying why, where podman
+# cannot run containers.
+container-test: setup
+	$(BIN)/python -m pytest -q -rs --container -m container
 
 bench: setup
 	$(BIN)/pip install -q -e '.[bench]'

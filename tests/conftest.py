@@ -39,6 +39,21 @@ ADMIN_TOKEN = "s3cret-token"       # the upload token of the apps the tests buil
 ERROR_KEYS = {"ok", "error", "code", "params", "status"}
 
 
+def pytest_addoption(parser):
+    parser.addoption("--container", action="store_true",
+                     help="also run the tests marked container: build the image and run it with podman")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the container tests unless --container asks for them (make container-test)."""
+    if config.getoption("--container"):
+        return
+    skip = pytest.mark.skip(reason="builds and runs the container image: make container-test")
+    for item in items:
+        if "container" in item.keywords:
+            item.add_marker(skip)
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     import socket
