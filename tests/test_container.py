@@ -55,12 +55,21 @@ class Container:
     base: str           # http://127.0.0.1:PORT
     reports: Path       # the host folder mounted at /data/reports
     started: float      # time.monotonic() just before `podman run`
+    last_seen_running: float = 0.0
 
     def logs(self) -> str:
         return podman("logs", self.name).stdout
 
     def state(self, field: str) -> str:
         return podman("container", "inspect", "--format", "{{.State.%s}}" % field, self.name).stdout.strip()
+
+    def alive(self) -> bool:
+        """True while the container runs (asked at most once a second); fails the test once it has exited."""
+        if time.monotonic() - self.last_seen_running > 1:
+            status = self.state("Status")
+            assert status == "running", f"the container is {status}:\n{tail(self.logs())}"
+            self.last_seen_running = time.monotonic()
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +152,7 @@ def test_image_serves_searches_indexes_a_dropped_pdf_and_stops_on_sigterm(image,
         return get_json(f"{container.base}/api/search?" + urllib.parse.urlencode({"q": q}))
 
     # The first start: the watcher builds the index while gunicorn answers 503.
-    health = poll(lambda: get_json(f"{container.base}/healthz"), 120)
+    health = poll(lambda: container.alive() and get_json(f"{container.base}/healthz"), 120)
     healthy_after = time.monotonic() - container.started
     assert health == {"ok": True, "documents": 5}, \
         f"/healthz: {health}; container {container.state('Status')}:\n{tail(container.logs())}"
