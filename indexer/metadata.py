@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from indexer.normalize import clean_inline
-from indexer.textrules import CONTACT_LINE, CREDIT_LINE, FRONT_MATTER, drop_markers, map_private_use
+from indexer.textrules import BULLET_GLYPHS, CONTACT_LINE, CREDIT_LINE, FRONT_MATTER, MD_LINK, drop_markers, map_private_use, md_link_text
 
 # Where the cover page of a report ends at the latest: title, date, rating and industry are
 # looked for only here, so that dates and ratings of the body and disclaimers never count.
@@ -206,10 +206,9 @@ _INDUSTRY_LABELED = re.compile(r"(?:^|[\s|｜])(?:所属|覆盖)?行业(?:分类
 # --------------------------------------------------------------------------- line shapes
 
 _MARKUP = re.compile(r"\*\*|__|^\s*(?:#{1,6}|>)\s*")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _SPACES = re.compile(r"\s+")
 _MD_SUBHEADING = re.compile(r"^\s{0,3}#{2,6}\s")
-_BULLET = re.compile(r"^[●⚫•■◆▪□◇○►➢◼√*·\-+|｜]")
+_BULLET = re.compile(rf"^[{BULLET_GLYPHS}√*·\-+|｜]")
 _SECTION_NUMBER = re.compile(
     r"^(?:[一二三四五六七八九十]+[、.．]|\d{1,2}(?:[、．]|\.(?!\d))|\d{1,2}(?:\.\d{1,2})+(?:[、．\s]|\.(?!\d))"
     r"|[（(][一二三四五六七八九十\d]{1,2}[)）]|[ivxIVX]{1,4}\.(?!\d))"
@@ -240,7 +239,7 @@ TITLE_MIN_CHARS = 6
 
 def _clean_line(line: str) -> str:
     line = map_private_use(drop_markers(line, " "))
-    line = _MD_LINK.sub(r"\1", line)
+    line = MD_LINK.sub(lambda match: md_link_text(match, every=True), line)
     line = _MARKUP.sub("", line)
     return _SPACES.sub(" ", line).strip()
 

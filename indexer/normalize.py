@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from indexer.analysis import get_jieba
-from indexer.textrules import CJK_RE, TIGHT, drop_markers, map_private_use
+from indexer.textrules import BULLET_GLYPHS, CJK_RE, MD_LINK, TIGHT, drop_markers, map_private_use, md_link_text
 
 _CJK_RE = CJK_RE
 _SPACE_BEFORE_TIGHT = re.compile(f"[ \t]+(?=[{TIGHT}])")
@@ -28,7 +28,6 @@ _TIGHT_RE = re.compile(f"[{TIGHT}]")
 _WHITESPACE_RUN = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 _FULLWIDTH_ALNUM = {cp: cp - 0xFEE0 for cp in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))}
 _MARKUP = re.compile(r"\*\*|!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?:|/|#|mailto:)[^)]*\)")
 _MD_PREFIX = re.compile(r"^(?:#{1,6}\s+|>\s*)+")
 
 # Lines a portal adds, and notices pointing to the disclaimer: dropped wherever they stand.
@@ -75,7 +74,7 @@ _BOILER_SENTENCE = re.compile(
     r"证券投资咨询(?:业务)?资格|执业资格|本公司不对|具备证券投资咨询|风险等级"
 )
 _TERMINAL = "。！？!?；;：:」』”…"
-_LIST_START = re.compile(r"^(?:[●⚫•■◆▪□◇○►➢\-\*+|#]|\(?[0-9一二三四五六七八九十]{1,2}(?:[)）、]|[.．](?![0-9]))|（[0-9一二三四五六七八九十]{1,2}）)")
+_LIST_START = re.compile(rf"^(?:[{BULLET_GLYPHS}\-\*+|#]|\(?[0-9一二三四五六七八九十]{1,2}(?:[)）、]|[.．](?![0-9]))|（[0-9一二三四五六七八九十]{1,2}）)")
 JOIN_MIN_WIDTH = 30      # display width (CJK = 2) below which a line is never a page-width break
 JOIN_WIDTH_SHARE = 0.75  # a line this close to the text's usual full-line width was broken by the page
 WORD_WINDOW = 6          # characters each side of a line break that jieba reads to see a word split by it
@@ -130,7 +129,7 @@ def clean_inline(text: str) -> str:
 
 def _clean_line(line: str) -> str:
     line = map_private_use(drop_markers(line))
-    line = _MD_LINK.sub(r"\1", line)
+    line = MD_LINK.sub(md_link_text, line)
     line = _MARKUP.sub("", line)
     line = _MD_PREFIX.sub("", line.strip())
     return clean_inline(line)

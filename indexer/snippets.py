@@ -7,14 +7,14 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from indexer.textrules import CONTACT_LINE, CREDIT_LINE, TIGHT, latin_word_spans
+from indexer.textrules import BULLET_GLYPHS, CONTACT_LINE, CREDIT_LINE, TIGHT, latin_word_spans
 
 FRAGMENT_CHARS = 140        # aim: a fragment of about 80-160 characters
 MAX_FRAGMENTS = 3
 MAX_OCCURRENCES = 400       # per needle: enough to choose fragments, bounded for huge reports
 SENTENCE_ENDS = "。！？；!?;\n"
 CREDIT_LINE_CHARS = 80      # a cover's credit line (analyst, SAC number, e-mail) is short
-_LIST_DASH = re.compile(f"(^|\\n)[ \\t]*[-–—•·▪●○◆◇■□*⚫➢►❖]+(?:[ \\t]+|(?=[{TIGHT}]))")
+_LIST_DASH = re.compile(f"(^|\\n)[ \\t]*[{BULLET_GLYPHS}\\-–—·*]+(?:[ \\t]+|(?=[{TIGHT}]))")
 SHINGLE = 6                 # characters: two fragments sharing half their 6-grams say the same thing
 SAME_SHARE = 0.5
 

@@ -17,6 +17,22 @@ CJK_RE = re.compile(f"[{CJK_CHARS}]")
 LATIN_WORD = re.compile(f"[0-9]+(?:\\.[0-9]+)+|[{LATIN_CHARS}]+")
 _LATIN_RUN_CHAR = re.compile(f"[{LATIN_CHARS}.]")
 
+# The glyphs reports set before list items (the ASCII ones, - * + #, each reader adds as its context allows).
+BULLET_GLYPHS = "●⚫•■◆▪□◇○►➢◼❖"
+# A Markdown link [text](target): the reading keeps the text of web and local links, the metadata
+# the text of every link.
+MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+_KEPT_LINK_TARGET = re.compile(r"(?:https?:|/|#|mailto:)")
+
+
+def md_link_text(match: re.Match, every: bool = False) -> str:
+    """The text of a Markdown link match (for MD_LINK.sub); a link to elsewhere stays as written unless `every`."""
+    text, target = match.group(1), match.group(2)
+    if every or (text and _KEPT_LINK_TARGET.match(target)):
+        return text
+    return match.group(0)
+
+
 # A listed company's code as reports write it, folded: A shares (6 digits, .sh/.sz/.bj), Hong Kong
 # (4-5 digits .hk), US (letters .us/.o/.n). A query may give an A-share code bare (300750).
 STOCK_CODE = r"\d{6}(?:\.(?:sh|sz|bj))?|\d{4,5}\.hk|[a-z]{1,5}\.(?:us|o|n)"
