@@ -38,6 +38,8 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
         "host": (str, "127.0.0.1", "address the web server listens on"),
         "port": (int, 8000, "port the web server listens on"),
         "admin_token": (str, "", "bearer token for uploads; ARCHIVE_ADMIN_TOKEN overrides; empty disables uploads"),
+        "trusted_proxies": (int, 0, "reverse proxies in front of the server whose X-Forwarded-For and "
+                            "X-Forwarded-Proto are believed (0: none, the peer's address is the client's)"),
         "max_upload_mb": (float, 50.0, "largest accepted upload"),
         "workers": (int, 2, "gunicorn worker processes in production mode"),
         "threads": (int, 4, "threads per gunicorn worker"),

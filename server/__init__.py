@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timezone
 
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from indexer.config import Settings, load_settings
 from indexer.search import ArchiveSearcher
@@ -53,6 +54,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.jinja_env.filters["short_time"] = short_time
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    if settings.server.trusted_proxies:
+        # The client's address (for the wrong-token limit) and scheme as the proxies saw them;
+        # only the last trusted_proxies entries are believed, the rest a client could have written.
+        proxies = settings.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     return app
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import threading
 import time
 
 from flask import Blueprint, current_app, request
@@ -12,6 +10,7 @@ from indexer.messages import Message
 from indexer.status import status_report
 from indexer.query import parse_request
 from server import get_document, get_searcher, get_settings
+from server.auth import check_admin_token
 from server.errors import ApiError
 from server.openapi import openapi_spec
 from server.uploads import UploadRefused, save_upload, wait_for_receipt
@@ -50,47 +49,6 @@ def status():
 @bp.get("/openapi.json")
 def openapi():
     return openapi_spec(get_settings())
-
-
-FAILED_AUTH_LIMIT = 10          # wrong tokens from one address per window before 429
-FAILED_AUTH_WINDOW = 60.0       # seconds
-_failed_auth_lock = threading.Lock()
-
-
-def _failures() -> dict[str, list[float]]:
-    """This app's record of failed upload attempts: address -> monotonic times."""
-    return current_app.extensions.setdefault("report_archive.failed_auth", {})
-
-
-def _recent_failures(address: str, now: float) -> list[float]:
-    failures = _failures()
-    times = [t for t in failures.get(address, ()) if now - t < FAILED_AUTH_WINDOW]
-    failures[address] = times
-    return times
-
-
-def check_admin_token(settings) -> None:
-    """Uploads need `Authorization: Bearer <admin token>`; none configured disables them.
-
-    An address that sent FAILED_AUTH_LIMIT wrong tokens within FAILED_AUTH_WINDOW seconds
-    is answered 429 until the window has passed, so a token cannot be guessed quickly.
-    """
-    expected = settings.server.admin_token
-    if not expected:
-        raise ApiError(403, "uploads are disabled: no admin token is configured on the server")
-    address, now = request.remote_addr or "-", time.monotonic()
-    with _failed_auth_lock:
-        failures = _recent_failures(address, now)
-        if len(failures) >= FAILED_AUTH_LIMIT:
-            wait = int(FAILED_AUTH_WINDOW - (now - failures[0])) + 1
-            raise ApiError(429, f"too many failed upload attempts from this address: try again in {wait} s",
-                           headers={"Retry-After": str(wait)})
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected.encode("utf-8")):
-        with _failed_auth_lock:
-            _failures().setdefault(address, []).append(now)
-        raise ApiError(401, "a valid admin token is required: send Authorization: Bearer <token>",
-                       headers={"WWW-Authenticate": 'Bearer realm="report-archive"'})
 
 
 @bp.post("/documents")

@@ -230,6 +230,8 @@ def openapi_spec(settings: Settings) -> dict:
                     "403": _json("Error", "uploads are disabled (no admin token configured)"),
                     "409": _json("Error", "too many files with this name"),
                     "413": _json("Error", f"larger than {settings.server.max_upload_mb:g} MB"),
+                    "429": _json("Error", "a wrong token from an address that sent 10 within a minute "
+                                 "(Retry-After); the right token always passes"),
                 },
             }},
             "/api/status": {"get": {

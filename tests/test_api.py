@@ -15,6 +15,7 @@ from conftest import (ADMIN_TOKEN as TOKEN, ALL_SAMPLES as ALL, DONGGUAN, HUAAN,
                       WEEKLY, assert_error, child_pids, get_json, make_settings, poll, post_file, running_server)
 from indexer.indexing import Indexer
 from server import create_app
+from server.auth import FAILED_AUTH_LIMIT
 from server.uploads import safe_file_name
 
 
@@ -367,6 +368,52 @@ def test_upload_with_basic_auth_is_refused(upload_app):
     answer = upload_app.test_client().post("/api/documents", headers={"Authorization": f"Basic {TOKEN}"},
                                            data={"file": (io.BytesIO(b"x"), "a.txt")})
     assert_error(answer, 401)
+
+
+def post_from(app, token: str, peer: str = "127.0.0.1", forwarded_for: str | None = None):
+    """An upload of a small file with `token`, from the peer address `peer` (through a proxy: forwarded_for)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if forwarded_for is not None:
+        headers["X-Forwarded-For"] = forwarded_for
+    return app.test_client().post("/api/documents", headers=headers, environ_base={"REMOTE_ADDR": peer},
+                                  data={"file": (io.BytesIO("正文".encode()), "a.txt")}, content_type="multipart/form-data")
+
+
+def test_the_admin_token_passes_from_an_address_locked_out_by_wrong_ones(upload_app):
+    statuses = [post_from(upload_app, f"guess-{n}").status_code for n in range(FAILED_AUTH_LIMIT + 2)]
+    assert statuses == [401] * FAILED_AUTH_LIMIT + [429, 429]
+    assert int(post_from(upload_app, "guess-x").headers["Retry-After"]) > 0
+    assert post_from(upload_app, TOKEN).status_code in (200, 202)     # a correct token is never refused
+    assert post_from(upload_app, "guess-y").status_code == 429
+
+
+def test_wrong_tokens_are_counted_per_client_behind_a_trusted_proxy(settings_factory):
+    settings = settings_factory(server={"admin_token": TOKEN, "trusted_proxies": 1})
+    app = create_app(settings)
+    app.config["UPLOAD_RECEIPT_WAIT_SECONDS"] = 0
+    # the proxy (127.0.0.1) appends the address it saw; whatever the client wrote before it is not believed
+    for n in range(FAILED_AUTH_LIMIT + 1):
+        post_from(app, f"guess-{n}", forwarded_for=f"198.51.100.{n}, 203.0.113.9")
+    assert post_from(app, "guess", forwarded_for="203.0.113.9").status_code == 429
+    assert post_from(app, "typo", forwarded_for="192.0.2.1").status_code == 401      # another client is not locked out
+    assert post_from(app, TOKEN, forwarded_for="203.0.113.9").status_code in (200, 202)
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(upload_app):
+    for n in range(FAILED_AUTH_LIMIT):
+        assert post_from(upload_app, f"guess-{n}", forwarded_for=f"198.51.100.{n}").status_code == 401
+    assert post_from(upload_app, "guess", forwarded_for="192.0.2.1").status_code == 429   # same peer, same count
+    assert post_from(upload_app, "typo", peer="192.0.2.2").status_code == 401
+
+
+def test_wrong_tokens_are_counted_across_workers(upload_app):
+    # two apps over the same settings hold nothing in common but the var folder, as two gunicorn workers
+    other_worker = create_app(upload_app.config["ARCHIVE_SETTINGS"])
+    for n in range(FAILED_AUTH_LIMIT // 2):
+        assert post_from(upload_app, f"guess-a{n}").status_code == 401
+        assert post_from(other_worker, f"guess-b{n}").status_code == 401
+    assert post_from(upload_app, "guess-a").status_code == 429
+    assert post_from(other_worker, "guess-b").status_code == 429
 
 
 @pytest.mark.parametrize("size", [1024 * 1024 + 1, 3 * 1024 * 1024])
