@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
         "host": (str, "127.0.0.1", "address the web server listens on"),
         "port": (int, 8000, "port the web server listens on"),
         "admin_token": (str, "", "bearer token for uploads; ARCHIVE_ADMIN_TOKEN overrides; empty disables uploads"),
+        "public_url": (str, "", "address users reach the archive at (https://reports.example.com); the "
+                       "OpenSearch description uses it instead of the request's Host header"),
         "trusted_proxies": (int, 0, "reverse proxies in front of the server whose X-Forwarded-For and "
                             "X-Forwarded-Proto are believed (0: none, the peer's address is the client's)"),
         "max_upload_mb": (float, 50.0, "largest accepted upload"),
@@ -202,6 +205,9 @@ def load_settings(path: str | Path | None = None, overrides: dict | None = None,
     user_dict = sections["index"].user_dict
     if user_dict is not None and not user_dict.is_file():
         raise ConfigError(f"[index].user_dict is {user_dict}, which does not exist or is not a file")
+    public_url = sections["server"].public_url
+    if public_url and not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#]*)?", public_url):
+        raise ConfigError(f"[server].public_url must be an http:// or https:// address, got {public_url!r}")
     if not 0 < sections["server"].port < 65536:
         raise ConfigError(f"[server].port must be between 1 and 65535, got {sections['server'].port}")
     if sections["search"].max_size < 1 or sections["search"].default_size < 1:

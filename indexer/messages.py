@@ -37,6 +37,8 @@ ENGLISH = {
     "original_missing": "the original file is no longer in the archive folder",
     "method_not_allowed": "this address does not support the {method} method",
     "upload_too_large": "the upload is larger than the limit of {limit_mb:g} MB",
+    "form_too_large": "the form has more than {max_parts} parts or a text field over {max_text_kb} KB: "
+                      "send the report alone in the field 'file'",
     "index_unavailable": "{reason}",
     # Files the indexer could not read (failed receipts), and duplicates.
     "unsupported_type": "unsupported file type {suffix!r}",

@@ -159,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    root = settings.archive.root
+    if root.exists() and not root.is_dir():
+        # the watcher would fail to create it and be restarted every RESTART_DELAY seconds for ever
+        print(f"error: [archive].root is {root}, which is a file, not a folder", file=sys.stderr)
+        return 2
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     watcher = None if args.no_watch else WatcherProcess(str(settings.source) if settings.source else None)

@@ -89,6 +89,10 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         status = exc.code or 500
         headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        if status == 413 and form_over_its_limits():
+            return render_error(status, Message("form_too_large", {"max_parts": request.max_form_parts,
+                                                                   "max_text_kb": request.max_form_memory_size // 1000}),
+                                headers=headers)
         if status == 413:
             limit = current_app.config["ARCHIVE_SETTINGS"].server.max_upload_mb
             return render_error(status, Message("upload_too_large", {"limit_mb": limit}), headers=headers)
@@ -109,6 +113,12 @@ def init_app(app: Flask) -> None:
         return render_error(500, Message("internal_error"))
 
     app.jinja_env.globals["error_title"] = lambda status: _PAGE_TITLES.get(status, "出错了")
+
+
+def form_over_its_limits() -> bool:
+    """A 413 for a body within MAX_CONTENT_LENGTH: Werkzeug's multipart limits (parts, text field size) refused it."""
+    length = request.content_length
+    return length is not None and length <= current_app.config["MAX_CONTENT_LENGTH"]
 
 
 def index_unavailable_page(exc: IndexUnavailable):

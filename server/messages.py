@@ -32,6 +32,7 @@ CHINESE = {
     "original_missing": "原文件已不在档案文件夹中。",
     "method_not_allowed": "这个地址不支持 {method} 请求方法。",
     "upload_too_large": "上传的文件超过了 {limit_mb:g} MB 的大小限制。",
+    "form_too_large": "上传的表单超过 {max_parts} 个字段，或有文本字段超过 {max_text_kb} KB：请只用 file 字段上传报告。",
     "index_unavailable": "索引暂时无法读取，请稍后再试；如果一直如此，请管理员重建索引（python -m indexer build）。",
     # Files the indexer could not read (failed receipts), and duplicates.
     "unsupported_type": "不支持的文件类型（{suffix}），只收 .pdf、.txt、.md",

@@ -264,7 +264,10 @@ def healthz():
 @bp.get("/opensearch.xml")
 def opensearch():
     """The OpenSearch description that lets a browser add the archive as a search engine."""
-    root = request.url_root.rstrip("/")
+    # The configured address, not the Host header that any client can write; without one, the
+    # host the browser asked (the only one known), kept out of every shared cache.
+    public_url = get_settings().server.public_url
+    root = (public_url or request.url_root).rstrip("/")
     urls = {"text/html": url_for("web.search"), "application/json": url_for("api.search")}
     icon = url_for("static", filename="favicon.svg")
     lines = [
@@ -280,4 +283,6 @@ def opensearch():
     ]
     response = make_response("\n".join(lines) + "\n")
     response.mimetype = "application/opensearchdescription+xml"
+    if not public_url:
+        response.headers["Cache-Control"] = "no-store"
     return response

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (ADMIN_TOKEN as TOKEN, ALL_SAMPLES as ALL, DONGGUAN, HUAAN, KAIYUAN as R1, SAMPLES, SPDBI as PUYIN,
-                      WEEKLY, assert_error, child_pids, get_json, make_settings, poll, post_file, running_server)
+                      WEEKLY, assert_error, child_pids, free_port, get_json, make_settings, poll, post_file,
+                      running_server)
 from indexer.indexing import Indexer
 from server import create_app
 from server.auth import FAILED_AUTH_LIMIT
@@ -423,6 +424,17 @@ def test_upload_over_the_limit_is_413(upload_app, size):
     assert archive_files(upload_app) == {}
 
 
+def test_upload_form_of_many_tiny_parts_is_413_for_its_parts_not_its_size(upload_app):
+    fields = {f"field{n}": "x" for n in range(1500)}
+    answer = upload_app.test_client().post("/api/documents", headers={"Authorization": f"Bearer {TOKEN}"},
+                                           data={**fields, "file": (io.BytesIO("正文".encode()), "a.txt")},
+                                           content_type="multipart/form-data")
+    error = assert_error(answer, 413)
+    assert error["code"] == "form_too_large" and error["params"] == {"max_parts": 1000, "max_text_kb": 500}
+    assert "more than 1000 parts" in error["error"] and "MB" not in error["error"]
+    assert archive_files(upload_app) == {}
+
+
 @pytest.mark.parametrize("name, content, fragment", [
     ("报告.docx", b"PK", "unsupported file type"),
     ("报告.exe", b"MZ", "unsupported file type"),
@@ -552,6 +564,23 @@ def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
     assert not Path(f"/proc/{watchers[0]}").exists()
+
+
+@pytest.mark.parametrize("prod", [False, True])
+def test_server_command_stops_with_a_message_when_the_archive_root_is_a_file(tmp_path, prod):
+    import subprocess
+    import sys
+
+    (tmp_path / "reports").write_text("not a folder", encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[archive]\nroot = "reports"\n[index]\ndir = "var/index"\n[server]\nport = {free_port()}\n',
+                      encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    done = subprocess.run([sys.executable, "-m", "server", "--config", str(config), *(["--prod"] if prod else [])],
+                          env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"[archive].root is {tmp_path / 'reports'}, which is a file, not a folder" in done.stderr
+    assert "watcher" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_upload_parts_left_by_a_killed_server_are_removed_at_start(settings_factory, tmp_path):

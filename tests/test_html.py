@@ -12,6 +12,7 @@ import pytest
 from conftest import DONGGUAN, KAIYUAN as R1, WEEKLY, layout_pdf, make_settings
 from indexer.indexing import Indexer
 from indexer.normalize import fold
+from conftest import make_settings
 from server import create_app
 
 HOSTILE_TEXT = ('研报标题<script>alert(1)</script>\n\n恶意内容<img src=x onerror="window.__xss=1">测试正文。'
@@ -249,6 +250,16 @@ def test_opensearch_description(client):
     body = answer.data.decode()
     assert "<ShortName>研报档案</ShortName>" in body
     assert 'template="http://localhost/search?q={searchTerms}"' in body
+    assert answer.headers["Cache-Control"] == "no-store"    # the Host it follows is the asker's own
+
+
+def test_opensearch_description_uses_the_public_url_not_the_host_header(sample_index, tmp_path):
+    settings = make_settings(tmp_path, sample_index.archive.root, server={"public_url": "https://reports.example.com/archive/"})
+    answer = create_app(settings).test_client().get("/opensearch.xml", headers={"Host": "evil.example"})
+    body = answer.data.decode()
+    assert 'template="https://reports.example.com/archive/search?q={searchTerms}"' in body
+    assert 'template="https://reports.example.com/archive/api/search?q={searchTerms}"' in body
+    assert "evil.example" not in body and "Cache-Control" not in answer.headers
 
 
 # -- document view --------------------------------------------------------------------------
