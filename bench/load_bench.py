@@ -1,15 +1,16 @@
 """Served load: 8 keep-alive clients against `python -m server --prod` over xwlb_stories, searches then /healthz.
 
 Usage: python bench/load_bench.py [--seconds 30] [--health-seconds 15] [--clients 8] [--workers 2]
-                                  [--threads 4] [--no-report]
+                                  [--worker-class gevent] [--threads 4] [--compare gthread] [--no-report]
 
 Reuses (or builds) the xwlb_stories index of the search bench (bench/data/xwlb_stories), serves
-it with `python -m server --prod --no-watch` (gunicorn, gthread workers) on a free loopback port,
+it with `python -m server --prod --no-watch` (gunicorn, [server].worker_class) on a free loopback port,
 warms every worker with unmeasured passes of the query set, then runs N client threads in this
 process, each on its own keep-alive http.client connection, for --seconds issuing the search
 bench's QUERIES round-robin through /api/search (size 10: the whole API answer), then the same
 clients for --health-seconds against /healthz (the server's own floor: HTTP, Flask, JSON, no
-search). Then the search load again with --compare-threads threads per worker. Reports
+search). Then the search load again with the --compare worker class (gthread: --threads threads per
+worker), the baseline of the ratio. Reports
 requests/s, p50/p99 latency, errors (non-200 answers or exceptions), the CPU of the clients, of
 the server and of the rest of the machine (the cores are shared), the resident memory of every
 gunicorn worker after the run, and in the same run the bound: ArchiveSearcher.search looping
@@ -68,14 +69,15 @@ def machine_busy() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-def serve_prod(settings, workers: int, threads: int, folder: Path, watch: bool = False) -> Served:
+def serve_prod(settings, workers: int, threads: int, folder: Path, watch: bool = False,
+               worker_class: str = "gevent") -> Served:
     """`python -m server --prod --no-watch` over the benchmark index (with watch=True the watcher too,
-    the index's writer), gunicorn with workers x threads, output to folder/server.log."""
+    the index's writer), gunicorn with `worker_class` workers (threads: of gthread), output to folder/server.log."""
     config = folder / "config.toml"
     config.write_text(
         f'[archive]\nroot = {json.dumps(str(settings.archive.root))}\n'
         f'[index]\ndir = {json.dumps(str(settings.index.dir))}\n'
-        f'[server]\nworkers = {workers}\nthreads = {threads}\n', encoding="utf-8")
+        f'[server]\nworkers = {workers}\nthreads = {threads}\nworker_class = "{worker_class}"\n', encoding="utf-8")
     return Served(config, "--prod", *([] if watch else ["--no-watch"]), log_path=folder / "server.log")
 
 
@@ -224,36 +226,44 @@ def resolve_paths(port: int) -> tuple[list[dict], list[str]]:
     return queries, ["/api/search?" + urllib.parse.urlencode({**params, "size": 10}) for params in queries]
 
 
-def measure(settings, workers: int, threads: int, clients: int, seconds: float, health_seconds: float) -> dict:
-    """Serve with workers x threads, warm up, run the search load (and the /healthz load if health_seconds)."""
+def shape(worker_class: str, workers: int, threads: int) -> str:
+    """How a run was served: `gevent 2` (workers) or `gthread 2×4` (workers × threads)."""
+    return f"{worker_class} {workers}" + (f"×{threads}" if worker_class == "gthread" else "")
+
+
+def measure(settings, workers: int, threads: int, clients: int, seconds: float, health_seconds: float,
+            worker_class: str = "gevent") -> dict:
+    """Serve with workers (x threads), warm up, run the search load (and the /healthz load if health_seconds)."""
+    label = shape(worker_class, workers, threads)
     with tempfile.TemporaryDirectory(prefix="load_bench-") as tmp:
-        served = serve_prod(settings, workers, threads, Path(tmp))
+        served = serve_prod(settings, workers, threads, Path(tmp), worker_class=worker_class)
         try:
             health = served.wait_healthy()
             master, pids = served.gunicorn()
-            print(f"[{workers}x{threads}] serving {health['documents']:,} documents on port {served.port}: "
+            print(f"[{label}] serving {health['documents']:,} documents on port {served.port}: "
                   f"gunicorn {master}, workers {pids}", flush=True)
             queries, paths = resolve_paths(served.port)
             # Warm every worker (cold views, per-generation text caches): unmeasured, fresh connections.
             warm_started, warm_done = time.perf_counter(), 0
             while warm_done < WARMUP_PASSES * len(paths) * workers and time.perf_counter() - warm_started < 60:
                 warm_done += run_clients(served.port, paths, clients, 2.0, pids)["ok"]
-            print(f"[{workers}x{threads}] warm-up: {warm_done} searches in "
+            print(f"[{label}] warm-up: {warm_done} searches in "
                   f"{time.perf_counter() - warm_started:.1f} s", flush=True)
             search = run_clients(served.port, paths, clients, seconds, [master, *pids])
-            print(f"[{workers}x{threads}] searches: {search['rate']:.1f}/s, p50 {search['p50']:.1f} ms, "
+            print(f"[{label}] searches: {search['rate']:.1f}/s, p50 {search['p50']:.1f} ms, "
                   f"p99 {search['p99']:.1f} ms, {len(search['errors'])} errors", flush=True)
             floor = None
             if health_seconds > 0:
                 floor = run_clients(served.port, ["/healthz"], clients, health_seconds, [master, *pids])
-                print(f"[{workers}x{threads}] /healthz: {floor['rate']:.1f}/s, p50 {floor['p50']:.1f} ms, "
+                print(f"[{label}] /healthz: {floor['rate']:.1f}/s, p50 {floor['p50']:.1f} ms, "
                       f"p99 {floor['p99']:.1f} ms, {len(floor['errors'])} errors", flush=True)
             memory = {pid: memory_mb(pid) for pid in [master, *pids]}
         finally:
             served.stop()
         access_lines = sum(1 for line in served.log_path.read_text(encoding="utf-8").splitlines()
                            if "server.access: " in line)
-    return {"workers": workers, "threads": threads, "health": health, "queries": queries, "search": search,
+    return {"workers": workers, "threads": threads, "worker_class": worker_class, "shape": label, "health": health,
+            "queries": queries, "search": search,
             "floor": floor, "memory": memory, "master": master, "pids": pids, "access_lines": access_lines}
 
 
@@ -263,18 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--health-seconds", type=float, default=15.0, help="/healthz load duration")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--compare-threads", type=int, default=1,
-                        help="also run the search load with this many threads per worker (0: skip)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker of a gthread run")
+    parser.add_argument("--worker-class", default="gevent", help="[server].worker_class of the main run")
+    parser.add_argument("--compare", default="gthread",
+                        help="also run the search load with this worker class, the baseline ('': skip)")
     parser.add_argument("--no-report", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
 
     settings, built = ensure_index(CORPUS)
     load_before = os.getloadavg()[0]
-    main_run = measure(settings, args.workers, args.threads, args.clients, args.seconds, args.health_seconds)
+    main_run = measure(settings, args.workers, args.threads, args.clients, args.seconds, args.health_seconds,
+                       args.worker_class)
     other = None
-    if args.compare_threads and args.compare_threads != args.threads:
-        other = measure(settings, args.workers, args.compare_threads, args.clients, args.seconds, 0)
+    if args.compare and args.compare != args.worker_class:
+        other = measure(settings, args.workers, args.threads, args.clients, args.seconds, 0, args.compare)
     bound = [in_process_bound(settings, main_run["queries"], 1),
              in_process_bound(settings, main_run["queries"], args.workers)]
     shares = profile_shares(settings, main_run["queries"])
@@ -304,11 +316,11 @@ def render(args, built, run, other, bound, shares, load_before, load_after, clie
                 f"{len(r['errors'])} | {server_cpu / done * 1000:.2f} | {r['client_cpu'] / done * 1000:.2f} | "
                 f"{server_cpu / r['wall']:.2f} | {r['client_cpu'] / r['wall']:.2f} | {rest:.2f} | {busy:.2f} |")
 
-    shape = f"{run['workers']}×{run['threads']}"
+    shape, other_shape = run["shape"], other["shape"] if other else ""
     rows = [row(f"search, {shape} ({args.seconds:.0f} s)", search),
             row(f"/healthz, {shape} ({args.health_seconds:.0f} s)", floor)]
     if other:
-        rows.append(row(f"search, {other['workers']}×{other['threads']} ({args.seconds:.0f} s)", other["search"]))
+        rows.append(row(f"search, {other_shape} ({args.seconds:.0f} s)", other["search"]))
     errors = search["errors"] + floor["errors"]
     worker_cpu = ", ".join(f"{cpu:.1f}" for cpu in search["server_cpu"][1:])
     lines = [
@@ -318,7 +330,8 @@ def render(args, built, run, other, bound, shares, load_before, load_after, clie
         f"{load_before:.1f} before, {load_after:.1f} after (other sessions' tests share the machine: see "
         f"\"other cores\").",
         "",
-        f"Server: `python -m server --prod --no-watch` = gunicorn 27, gthread workers (W×T = workers × threads), "
+        f"Server: `python -m server --prod --no-watch` = gunicorn 27 with `[server].worker_class` workers "
+        f"(gevent W: W processes, a greenlet per connection; gthread W×T: W processes of T threads), "
         f"on 127.0.0.1. Clients: {args.clients} threads in the benchmark process (same machine, same {cores} "
         f"cores), one keep-alive `http.client` connection each, no think time. Searches: the search bench's "
         f"{len(run['queries'])} QUERIES round-robin through `/api/search` (size 10: total, facets, 10 snippets, "
@@ -337,15 +350,15 @@ def render(args, built, run, other, bound, shares, load_before, load_after, clie
         f"{bound[0]['rate']:.0f} searches/s ({bound[0]['cpu_ms']:.1f} CPU ms each); in {bound[1]['processes']} "
         f"processes at once: {bound[1]['rate']:.0f} searches/s ({bound[1]['cpu_ms']:.1f} CPU ms each) — no HTTP, "
         f"no JSON, no clients. Served {shape}: {search['rate'] / bound[1]['rate']:.0%} of it"
-        + (f"; served {other['workers']}×{other['threads']}: {other['search']['rate'] / bound[1]['rate']:.0%}"
-           if other else "")
+        + (f"; served {other_shape}: {other['search']['rate'] / bound[1]['rate']:.0%}; {shape} / {other_shape} "
+           f"searches/s in this run: {search['rate'] / other['search']['rate']:.2f}" if other else "")
         + f". Worker CPU seconds in the {shape} search run: {worker_cpu}"
-        + (f"; in the {other['workers']}×{other['threads']} run: "
+        + (f"; in the {other_shape} run: "
            + ", ".join(f"{cpu:.1f}" for cpu in other["search"]["server_cpu"][1:]) if other else "")
         + " (how evenly the keep-alive connections fell on the workers: gunicorn does not balance them, a "
         "connection stays with the worker that accepted it, and a worker with no connection idles a core).",
         "",
-        f"| target | {shape} |" + (f" {other['workers']}×{other['threads']} |" if other else ""),
+        f"| target | {shape} |" + (f" {other_shape} |" if other else ""),
         "|---|---|" + ("---|" if other else ""),
         *("| " + label + " | " + " | ".join(check(r["search"], r["floor"]) for r in ([run, other] if other else [run]))
           + " |" for label, check in [

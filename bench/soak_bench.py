@@ -439,7 +439,7 @@ def render(args, corpus: str, run: dict, load_before: float, load_after: float) 
         f"{cores} CPUs ({os.uname().machine}), load average (1 min) {load_before:.1f} before, {load_after:.1f} after "
         f"(other sessions share the machine).",
         "",
-        f"Service: `python -m server --prod` = gunicorn {args.workers}×{args.threads} (workers × threads, gthread) "
+        f"Service: `python -m server --prod` = gunicorn, {args.workers} gevent workers ([server].worker_class) "
         f"plus the watcher (the only writer; its initial sync over the copy took {run['initial_sync']:.1f} s), "
         f"default watcher settings. Load: the load bench's {args.clients} keep-alive clients running the search "
         f"bench's {len(run['queries'])} queries round-robin (size 10), after its warm-up; first "

@@ -16,6 +16,7 @@ from indexer.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_PDF_MEMORY_MB = 128  # below this the reading process cannot start
 DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+WORKER_CLASSES = ("gevent", "gthread")   # [server].worker_class
 
 # table -> key -> (type, default, documentation). The single source of truth for settings:
 # config.toml documents the same keys and a test checks that they agree.
@@ -45,7 +46,10 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
                             "X-Forwarded-Proto are believed (0: none, the peer's address is the client's)"),
         "max_upload_mb": (float, 50.0, "largest accepted upload"),
         "workers": (int, 2, "gunicorn worker processes in production mode"),
-        "threads": (int, 4, "threads per gunicorn worker"),
+        "worker_class": (str, "gevent", "gunicorn workers in production mode: gevent (hundreds of slow or idle "
+                         "connections each) or gthread (threads; a thread per request being read)"),
+        "threads": (int, 4, "threads per gunicorn worker with worker_class gthread"),
+        "worker_connections": (int, 1000, "connections one gevent worker holds at once"),
     },
     "watcher": {
         "settle_seconds": (float, 0.15, "a file is indexed once its size and mtime were stable this long"),
@@ -212,7 +216,11 @@ def load_settings(path: str | Path | None = None, overrides: dict | None = None,
         raise ConfigError(f"[server].port must be between 1 and 65535, got {sections['server'].port}")
     if sections["search"].max_size < 1 or sections["search"].default_size < 1:
         raise ConfigError("[search].default_size and max_size must be at least 1")
-    for table, key in (("index", "workers"), ("server", "workers"), ("server", "threads")):
+    if sections["server"].worker_class not in WORKER_CLASSES:
+        raise ConfigError(f"[server].worker_class must be one of {', '.join(WORKER_CLASSES)}, "
+                          f"got {sections['server'].worker_class!r}")
+    for table, key in (("index", "workers"), ("server", "workers"), ("server", "threads"),
+                       ("server", "worker_connections")):
         if sections[table]._values[key] < 1:
             raise ConfigError(f"[{table}].{key} must be at least 1, got {sections[table]._values[key]}")
     if not 0 < sections["index"].hold_deletions_share <= 1:

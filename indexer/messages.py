@@ -74,6 +74,10 @@ ENGLISH = {
     "internal_read_error": "internal error while reading: {error}",
     "same_content_as": "same content as {path}",
     "internal_error": "internal error: the problem was logged on the server",
+    # Requests gunicorn refuses before the app reads them (server/gunicorn_worker.py).
+    "request_line_too_long": "the request line is longer than {limit} bytes: shorten the query",
+    "headers_too_large": "the request's header fields are too many or too large",
+    "bad_http": "the request is not valid HTTP: {reason}",
 }
 
 

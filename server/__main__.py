@@ -24,6 +24,7 @@ GRACEFUL_SECONDS = 5.0     # gunicorn's --graceful-timeout: requests in flight g
 # a merge took 0.9 s under full search load at equal priority, 0.1 s idle).
 SEARCH_NICENESS = 5
 MALLOC_ARENAS = 2           # MALLOC_ARENA_MAX of the gunicorn processes: see GunicornProcess
+MAX_REQUEST_LINE = 8190     # gunicorn's largest --limit-request-line
 
 
 class RawUtf8Query:
@@ -112,12 +113,22 @@ def _lower_priority() -> None:
 
 
 class GunicornProcess:
-    """gunicorn (gthread workers serving server.wsgi:app) as a child process; it only reads the index."""
+    """gunicorn (gevent or gthread workers serving server.wsgi:app) as a child process; it only reads the index."""
 
     def __init__(self, settings, host: str, port: int):
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
-                        "--workers", str(settings.server.workers), "--threads", str(settings.server.threads),
+        server = settings.server
+        if server.worker_class == "gevent":
+            workers = ["--worker-class", "server.gunicorn_worker.ArchiveGeventWorker",
+                       "--worker-connections", str(server.worker_connections)]
+        else:
+            workers = ["--worker-class", "server.gunicorn_worker.ArchiveThreadWorker", "--threads", str(server.threads)]
+        self.command = [sys.executable, "-m", "gunicorn", *workers, "--workers", str(server.workers),
+                        # the longest request line gunicorn takes (0 would be 1 MB): a query of
+                        # [search].max_query_chars=500 CJK characters is 4,500 bytes %-encoded, over the
+                        # default 4,094, and a longer one gets the app's own "at most 500" answer
+                        "--limit-request-line", str(MAX_REQUEST_LINE),
+                        "--http-parser", "python",     # the parser server.gunicorn_worker adjusts
                         "--bind", bind, "--graceful-timeout", str(int(GRACEFUL_SECONDS)), "--no-control-socket",
                         "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
                         "server.wsgi:app"]
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="address to listen on (default: [server].host)")
     parser.add_argument("--port", type=int, help="port to listen on (default: [server].port)")
     parser.add_argument("--prod", action="store_true",
-                        help="serve with gunicorn ([server].workers processes of [server].threads threads)")
+                        help="serve with gunicorn ([server].workers processes of [server].worker_class)")
     parser.add_argument("--no-watch", action="store_true", help="serve only; do not start the watcher")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -200,8 +211,8 @@ def serve_prod(settings, host: str, port: int, watcher: WatcherProcess | None) -
         if watcher:
             watcher.start()
         server.start()
-        log.info("serving %s on http://%s:%d/ (gunicorn, %d workers x %d threads)", settings.archive.root,
-                 host, port, settings.server.workers, settings.server.threads)
+        log.info("serving %s on http://%s:%d/ (gunicorn, %d %s workers)", settings.archive.root,
+                 host, port, settings.server.workers, settings.server.worker_class)
         code = server.wait()
         log.error("gunicorn exited with code %s; stopping", code)
         code = code or 1

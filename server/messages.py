@@ -68,6 +68,9 @@ CHINESE = {
     "internal_read_error": "读取时发生内部错误（已记录）",
     "same_content_as": "与 {path} 内容相同",
     "internal_error": "服务器内部出错了，问题已记录在日志中。请稍后再试。",
+    "request_line_too_long": "请求地址超过了 {limit} 字节，请缩短查询。",
+    "headers_too_large": "请求头的字段太多或太大。",
+    "bad_http": "请求不是有效的 HTTP：{reason}",
 }
 
 # Parameter names as the pages call them.

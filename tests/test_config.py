@@ -45,6 +45,7 @@ def test_partial_file_takes_defaults_for_the_rest(tmp_path):
     ('[archive]\ntime_zone = "Beijing"\n', r"\[archive\]\.time_zone 'Beijing' is not a time zone name"),
     ('[archive]\ntime_zone = "../../etc/passwd"\n', r"\[archive\]\.time_zone .* is not a time zone name"),
     ('[search]\nexport_rows = 0\n', r"\[search\]\.export_rows must be at least 1"),
+    ('[server]\nworker_class = "sync"\n', r"\[server\]\.worker_class must be one of gevent, gthread"),
     ('[server]\npublic_url = "reports.example.com"\n', r"\[server\]\.public_url must be an http"),
     ('[server]\npublic_url = "https://reports.example.com/search?q="\n', r"\[server\]\.public_url must be an http"),
 ])

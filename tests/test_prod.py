@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
+import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,3 +74,68 @@ def test_prod_serves_searches_indexes_drops_and_stops_cleanly(prod_server, tmp_p
     assert "server.access: method=GET path=/api/search status=200 ms=" in text
     assert "server.access: method=GET path=/healthz status=200 ms=" in text
     assert f"indexed {NEW_REPORT}" in text     # the watcher's one line per indexed file
+
+
+def test_prod_answers_healthz_while_slow_clients_hold_connections(prod_server):
+    """Slow-loris: 100 clients each send a header line every second and never finish; /healthz still answers."""
+    base, process, output = prod_server
+    assert poll(lambda: get_json(f"{base}/healthz"), 30)
+    port = int(base.rsplit(":", 1)[1])
+    slow = []
+    try:
+        for _ in range(100):
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(client)
+        for second in range(4):
+            for client in slow:
+                try:
+                    client.sendall(f"X-Slow-{second}: 1\r\n".encode())
+                except OSError:
+                    pass            # the server may close a client this slow: that frees it too
+            # the gthread workers (2 x 2 threads here) answered nothing once 4 such clients were reading
+            with urllib.request.urlopen(f"{base}/healthz", timeout=10) as answer:
+                assert answer.status == 200 and json.load(answer)["ok"]
+            time.sleep(1)
+    finally:
+        for client in slow:
+            client.close()
+
+
+def raw_get(port: int, target: bytes) -> tuple[int, dict, dict]:
+    """GET `target` (bytes, sent as they are) on a fresh connection: status, headers, JSON body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := client.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def test_prod_answers_long_and_raw_utf8_queries_itself(prod_server):
+    base, process, output = prod_server
+    assert poll(lambda: get_json(f"{base}/healthz"), 30)
+    port = int(base.rsplit(":", 1)[1])
+
+    def query(q: str) -> bytes:
+        return b"/api/search?" + urllib.parse.urlencode({"q": q}).encode()
+
+    phrase = '"' + "固态电池" * 115 + '"'               # 462 characters, 4,000+ bytes %-encoded
+    status, _, answer = raw_get(port, query(phrase))
+    assert status == 200 and answer["ok"] and answer["total"] == 0
+    status, _, answer = raw_get(port, query("电" * 600))  # over [search].max_query_chars: the app's message
+    assert status == 400 and "at most 500" in answer["error"]
+    status, headers, answer = raw_get(port, query("电" * 1000))    # over gunicorn's longest request line
+    assert status == 414 and answer["ok"] is False and answer["status"] == 414
+    assert answer["code"] == "request_line_too_long" and answer["params"] == {"limit": 8190}
+    assert "shorten the query" in answer["error"]
+    assert headers["content-type"] == "application/json" and headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in headers["content-security-policy"]
+
+    status, _, answer = raw_get(port, "/api/search?q=横空出世".encode())      # raw UTF-8, as curl sends it
+    assert status == 200 and answer["total"] >= 1
+    status, _, answer = raw_get(port, b"/api/search?q=\xe6\xa8")              # not whole UTF-8
+    assert status == 400 and "%-encode" in answer["error"]
