@@ -175,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         # the watcher would fail to create it and be restarted every RESTART_DELAY seconds for ever
         print(f"error: [archive].root is {root}, which is a file, not a folder", file=sys.stderr)
         return 2
+    if not root.exists():
+        # a mistyped root or an unmounted share: serving an empty archive would hide the mistake
+        print(f"error: [archive].root is {root}, which does not exist: create the folder or correct "
+              f"[archive].root (or ARCHIVE_ARCHIVE_ROOT)", file=sys.stderr)
+        return 2
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     watcher = None if args.no_watch else WatcherProcess(str(settings.source) if settings.source else None)

@@ -82,7 +82,9 @@ def save_upload(settings: Settings, stream: BinaryIO, filename: str) -> str:
     """
     name = safe_file_name(filename)
     root = Path(settings.archive.root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        # An unmounted share: creating its folder would put the report on the wrong disk.
+        raise UploadRefused(503, f"the archive folder {root.name} is not available (unmounted?): nothing was saved")
     limit = int(settings.server.max_upload_mb * 1024 * 1024)
     tmp = root / f".upload-{secrets.token_hex(8)}.part"
     digest = hashlib.sha256()

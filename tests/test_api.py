@@ -566,12 +566,13 @@ def test_server_command_runs_the_watcher_which_builds_the_index(tmp_path):
     assert not Path(f"/proc/{watchers[0]}").exists()
 
 
-@pytest.mark.parametrize("prod", [False, True])
-def test_server_command_stops_with_a_message_when_the_archive_root_is_a_file(tmp_path, prod):
+@pytest.mark.parametrize("prod, kind", [(False, "file"), (True, "file"), (False, "missing")])
+def test_server_command_stops_with_a_message_when_the_archive_root_is_not_a_folder(tmp_path, prod, kind):
     import subprocess
     import sys
 
-    (tmp_path / "reports").write_text("not a folder", encoding="utf-8")
+    if kind == "file":
+        (tmp_path / "reports").write_text("not a folder", encoding="utf-8")
     config = tmp_path / "config.toml"
     config.write_text(f'[archive]\nroot = "reports"\n[index]\ndir = "var/index"\n[server]\nport = {free_port()}\n',
                       encoding="utf-8")
@@ -579,8 +580,10 @@ def test_server_command_stops_with_a_message_when_the_archive_root_is_a_file(tmp
     done = subprocess.run([sys.executable, "-m", "server", "--config", str(config), *(["--prod"] if prod else [])],
                           env=environ, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert f"[archive].root is {tmp_path / 'reports'}, which is a file, not a folder" in done.stderr
+    said = "which is a file, not a folder" if kind == "file" else "which does not exist: create the folder"
+    assert f"[archive].root is {tmp_path / 'reports'}, {said}" in done.stderr
     assert "watcher" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "reports").is_dir()          # nothing created in its place
 
 
 def test_upload_parts_left_by_a_killed_server_are_removed_at_start(settings_factory, tmp_path):
