@@ -12,7 +12,6 @@ import pytest
 from conftest import DONGGUAN, KAIYUAN as R1, WEEKLY, layout_pdf, make_settings
 from indexer.indexing import Indexer
 from indexer.normalize import fold
-from conftest import make_settings
 from server import create_app
 
 HOSTILE_TEXT = ('研报标题<script>alert(1)</script>\n\n恶意内容<img src=x onerror="window.__xss=1">测试正文。'
