@@ -22,7 +22,14 @@ class ReadError(ArchiveError):
 
 
 class IndexUnavailable(ArchiveError):
-    """The index is missing, unreadable or built by another schema version."""
+    """The index is missing, unreadable, damaged or built by another schema version.
+
+    `message`: a Message (index_damaged names the file), or index_unavailable with the reason given.
+    """
+
+    def __init__(self, reason: str | Message):
+        self.message = reason if isinstance(reason, Message) else Message("index_unavailable", {"reason": reason})
+        super().__init__(self.message.text())
 
 
 class InvalidRequest(ArchiveError):

@@ -40,6 +40,8 @@ ENGLISH = {
     "form_too_large": "the form has more than {max_parts} parts or a text field over {max_text_kb} KB: "
                       "send the report alone in the field 'file'",
     "index_unavailable": "{reason}",
+    "index_damaged": "the index file {file} is damaged ({detail}): searches stopped rather than answer wrongly; "
+                     "run `python -m indexer build`",
     # Files the indexer could not read (failed receipts), and duplicates.
     "unsupported_type": "unsupported file type {suffix!r}",
     "empty_front_matter": "file is empty (only front matter)",

@@ -195,6 +195,7 @@ class SegmentPostings:
         start = len(MAGIC) + 4
         header = json.loads(data[start:start + head_len])
         base = start + head_len
+        self.header, self.header_end = header, base     # where each blob is (tests damage one)
         self._base = base
         self._view = memoryview(data)
         self.doc_count: int = header["docs"]
@@ -260,6 +261,9 @@ class SegmentPostings:
             gaps[0] += base
         ids = list(accumulate(gaps))
         tfs = array(tf_code, body[count * id_size:]).tolist() if name in SCORED_FIELDS else None
+        # A damaged file decodes into documents that do not exist rather than fail: say so (IndexError).
+        if len(ids) != count or (ids and ids[-1] - base >= self.doc_count) or (tfs is not None and len(tfs) != count):
+            raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
         return ids, tfs
 
     def docs(self, name: str, term: str, base: int = 0) -> list[int]:

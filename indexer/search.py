@@ -50,6 +50,7 @@ class ArchiveSearcher:
             try:
                 build = str(self.store.live_build())
                 if view is not None and view.build == build and view.ix.latest_generation() == view.generation:
+                    self.store.check_damage(view.folder, recheck=True)    # found since (the scrub, another process)
                     return view
                 ix = self.store.open()
                 fresh = IndexView(ix, build, self._texts, self._segment_columns)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from indexer.errors import ArchiveError
+from indexer.errors import ArchiveError, IndexUnavailable
 from indexer.store import IndexStore
 
 RECEIPT_KEYS = ("path", "status", "reason", "id", "at", "code", "params")
@@ -38,6 +38,10 @@ def status_report(settings, full_paths: bool = True) -> dict:
     }
     try:
         ix = store.open()
+    except IndexUnavailable as exc:
+        # code and params: index_damaged names the damaged file, for the pages to word
+        report.update(ok=False, error=str(exc), code=exc.message.code, params=exc.message.params)
+        return report
     except ArchiveError as exc:
         report.update(ok=False, error=str(exc))
         return report

@@ -9,15 +9,17 @@ import shutil
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from whoosh import index as whoosh_index
-from whoosh.index import LockError
+from whoosh.index import TOC, LockError, clean_files
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
 
 from indexer.config import Settings
+from indexer import integrity
 from indexer.errors import IndexUnavailable
 from indexer.postings import PostingsBuilder, open_segment, postings_path
 from indexer.postings import verify as verify_postings
@@ -74,7 +76,11 @@ class IndexStore:
         return self.live.resolve()
 
     def open(self) -> whoosh_index.Index:
-        """Open the live index for reading or writing; a clear error if missing or outdated."""
+        """Open the live index for reading or writing; a clear error if missing, outdated or damaged.
+
+        Every file's size is checked against its manifest (indexer.integrity), and its CRC32 the first
+        time this process opens it as it is now: damage is found here, not by a search.
+        """
         if not self.live.exists():
             raise IndexUnavailable(
                 f"no index at {self.root}: run `python -m indexer build` (or start the service, which builds it)")
@@ -87,16 +93,40 @@ class IndexStore:
             raise IndexUnavailable(
                 f"index at {self.live_build()} has schema version {info.get('schema_version')}, this program "
                 f"needs {SCHEMA_VERSION}: run `python -m indexer build`")
+        build = self.live_build()
+        self.check_damage(build)
         try:
-            ix = whoosh_index.open_dir(str(self.live), indexname=INDEX_NAME)
-            with ix.reader() as reader:     # reads every segment's header: damage shows here, not later
+            # Before Whoosh parses anything (a damaged table of contents can unpickle into nonsense).
+            # A file gone is left to Whoosh and verify_postings below: a commit cleaning up the files
+            # of an older generation meanwhile is no damage.
+            integrity.verify(build, integrity.summed_names(build), missing_ok=True)
+        except integrity.Damaged as damage:
+            integrity.record_damage(build, damage, "open")
+            raise IndexUnavailable(damage.message()) from None
+        try:
+            ix = whoosh_index.open_dir(str(build), indexname=INDEX_NAME)
+            with ix.reader() as reader:     # reads every segment's header (and fails on a missing file)
                 segments = [leaf.segment() for leaf, _ in reader.leaf_readers()]
             for segment in segments:
                 if segment is not None:     # an empty index has no segment
-                    verify_postings(postings_path(self.live, segment.segment_id()))
+                    verify_postings(postings_path(build, segment.segment_id()))
             return ix
         except Exception as exc:  # whoosh raises many kinds for a damaged folder
-            raise IndexUnavailable(f"index at {self.live_build()} cannot be opened ({exc}): run `python -m indexer build`") from None
+            raise IndexUnavailable(f"index at {build} cannot be opened ({exc}): run `python -m indexer build`") from None
+
+    def check_damage(self, build: Path | None = None, recheck: bool = False) -> None:
+        """Raise IndexUnavailable when damage was found in the live generation (by any process);
+        recheck: look at its files again first (sizes and mtimes; see integrity.recheck)."""
+        build = build or self.live_build()
+        if recheck:
+            integrity.recheck(build)
+        damage = integrity.recorded_damage(build)
+        if damage is not None:
+            raise IndexUnavailable(damage.message())
+
+    def scrubber(self) -> integrity.Scrubber:
+        """A background thread verifying the live generation's checksums at a low rate (not started)."""
+        return integrity.Scrubber(self.live_build)
 
     def open_build(self, build: Path) -> whoosh_index.Index:
         """Open a generation folder that is not (yet) live."""
@@ -156,6 +186,18 @@ class IndexStore:
         write_json_atomic(self.status_path, status, durable)
 
 
+def toc_name(generation: int) -> str:
+    """The name of a generation's table of contents without its extension (Whoosh's `_<index>_<gen>.toc`)."""
+    return f"_{INDEX_NAME}_{generation}"
+
+
+def write_segment_sums(folder: str | Path, segment_id: str) -> None:
+    """The checksum manifest of a segment whose files are complete: Whoosh's compound file and our postings."""
+    folder = Path(folder)
+    files = [folder / f"{segment_id}.seg", postings_path(folder, segment_id)]
+    integrity.write_manifest(integrity.manifest_path(folder, segment_id), {f.name: f for f in files})
+
+
 def _tier(documents: int) -> int:
     """A segment's size tier: the number of digits of its document count (1-9: 1, 10-99: 2, ...)."""
     return len(str(max(documents, 1)))
@@ -209,9 +251,26 @@ class _SegmentWriter(SegmentWriter):
         self.report_postings = PostingsBuilder()
 
     def _commit_toc(self, segments):
+        """Whoosh's _commit_toc with our files: the postings of the new segment, the checksums of every
+        segment (a segment written before checksums gets them now), the table of contents written under
+        a name Whoosh does not read, summed, and only then renamed into place."""
+        folder = Path(self.storage.folder)
         if self.newsegment in segments:     # documents went in: Whoosh wrote the new segment
-            self.report_postings.write(postings_path(self.storage.folder, self.newsegment.segment_id()))
-        super()._commit_toc(segments)
+            self.report_postings.write(postings_path(folder, self.newsegment.segment_id()))
+        for segment in segments:
+            if not integrity.manifest_path(folder, segment.segment_id()).exists():
+                write_segment_sums(folder, segment.segment_id())
+        pending = f"{INDEX_NAME}.pending"      # not a name Whoosh reads or cleans up
+        TOC(self.schema, segments, self.generation).write(self.storage, pending)
+        staged = folder / TOC._filename(pending, self.generation)
+        toc = folder / TOC._filename(INDEX_NAME, self.generation)
+        sums = integrity.manifest_path(folder, toc_name(self.generation))
+        integrity.write_manifest(sums, {toc.name: staged})
+        os.replace(staged, toc)
+        clean_files(self.storage, self.indexname, self.generation, segments)
+        for old in chain(folder.glob(f"_{INDEX_NAME}_*{integrity.SUFFIX}"), folder.glob(f"_{pending}_*")):
+            if old.name != sums.name:
+                old.unlink(missing_ok=True)     # older generations' (and a crashed commit's) leftovers
 
 
 def _merge_policy(choose):
@@ -339,6 +398,7 @@ def write_part(build: Path, documents: Iterable[tuple[dict, dict]]):
             return None
         segment = writer._finalize_segment()
         writer.report_postings.write(postings_path(writer.storage.folder, segment.segment_id()))
+        write_segment_sums(writer.storage.folder, segment.segment_id())
         return segment
     except BaseException:
         writer._close_segment()

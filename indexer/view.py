@@ -6,12 +6,21 @@ and the check of candidates against the folded texts, where postings alone canno
 
 from __future__ import annotations
 
+import functools
+import logging
+import pickle
+import struct
 import threading
+import zlib
 from array import array
 from itertools import chain
+from pathlib import Path
 from typing import NamedTuple
 
+from indexer import integrity
 from indexer.analysis import plan_substring
+from indexer.errors import IndexUnavailable
+from indexer.messages import Message
 from indexer.normalize import fold
 from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
 from indexer.query import Term
@@ -20,6 +29,8 @@ from indexer.snippets import find_spans
 
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
+# What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles).
+DECODE_ERRORS = (zlib.error, IndexError, struct.error, EOFError, pickle.UnpicklingError, UnicodeDecodeError)
 COLUMNS = ("date", "broker", "industry", "rating", "analysts", "codes", "content_hash", "added_at")
 
 
@@ -62,6 +73,23 @@ class Folded(NamedTuple):
     body_len: int
 
 
+log = logging.getLogger(__name__)
+
+
+def _reads_index(what: str):
+    """A view method whose decode errors become IndexUnavailable (index_damaged), never a 500 or a
+    silent wrong answer: the second line of defence behind the checksums verified at open."""
+    def decorate(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except DECODE_ERRORS as exc:
+                raise self.unreadable(what, exc) from None
+        return guarded
+    return decorate
+
+
 class IndexView:
     """One generation of the index opened for searching, with its columns in memory.
 
@@ -72,6 +100,7 @@ class IndexView:
     def __init__(self, ix, build: str, texts: dict, segment_columns: dict):
         self.ix = ix
         self.build = build
+        self.folder = Path(ix.storage.folder)
         self.generation = ix.latest_generation()
         self.searcher = ix.searcher()
         self.lock = threading.Lock()    # Whoosh's stored fields and columns: one reader at a time
@@ -134,6 +163,18 @@ class IndexView:
     def close(self) -> None:
         self.searcher.close()
 
+    def unreadable(self, what: str, exc: Exception) -> IndexUnavailable:
+        """The error for a decode failure: the damaged file when a checksum names it (recorded for every
+        process), else the failure itself (not recorded: it may be ours, and is logged with its traceback)."""
+        log.error("reading the index's %s failed in %s", what, self.folder, exc_info=exc)
+        try:
+            integrity.verify(self.folder, integrity.summed_names(self.folder), force=True, missing_ok=True)
+        except integrity.Damaged as damage:
+            integrity.record_damage(self.folder, damage, "search")
+            return IndexUnavailable(damage.message())
+        return IndexUnavailable(Message("index_damaged", {"file": what, "detail": f"{type(exc).__name__}: {exc}"}))
+
+    @_reads_index("postings")
     def postings(self, fieldname: str, token: str) -> frozenset[int]:
         """The live documents holding a token, kept for this generation while the cache has room."""
         key = (fieldname, token)
@@ -149,6 +190,7 @@ class IndexView:
             self._postings_size += len(docs)
         return docs
 
+    @_reads_index("postings")
     def weights(self, fieldname: str, token: str) -> dict[int, int]:
         """{document: frequency} of a ranking word (deleted documents included: callers
         look up matched documents only)."""
@@ -163,9 +205,11 @@ class IndexView:
             self._postings_size += len(found)
         return found
 
+    @_reads_index("postings")
     def doc_frequency(self, fieldname: str, token: str) -> int:
         return sum(p.df(fieldname, token) for _, p in self.segments)
 
+    @_reads_index("stored fields")
     def folded(self, docnum: int) -> "Folded":
         """The folded text, title and body length of a document, cached by content hash."""
         key = self.hash[docnum]
@@ -235,11 +279,13 @@ class IndexView:
                 docs = self.holding(docs, term)
         return docs
 
+    @_reads_index("columns")
     def files(self, docnum: int) -> dict:
         """{relative path: [size, mtime]} of every name a document's content has."""
         with self.lock:
             return self._files[docnum] or {}
 
+    @_reads_index("stored fields")
     def stored(self, docnum: int) -> dict:
         """A document's stored fields, its text unpacked."""
         with self.lock:

@@ -40,7 +40,7 @@ from indexer.errors import ArchiveError, IndexUnavailable
 from indexer.indexing import Indexer, Receipt, SyncResult
 from indexer.schedule import MergeSchedule, PendingFile, PendingQueue
 from indexer.schedule import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: F401 (the soak bench reads them here)
-from indexer.store import now_iso
+from indexer.store import IndexStore, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -480,8 +480,10 @@ def run_watcher(settings: Settings) -> None:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
     watcher = ArchiveWatcher(settings)
+    scrub = IndexStore(settings).scrubber()     # damage it finds is recorded for the server's processes too
     try:
         result = watcher.start()
+        scrub.start()
         log.info("watching %s (%d documents; settle %.2f s, batch %.2f s, rescan every %.0f s)",
                  settings.archive.root, result.documents, watcher.settle, watcher.batch_window,
                  watcher.rescan_interval)
@@ -491,6 +493,7 @@ def run_watcher(settings: Settings) -> None:
     except KeyboardInterrupt:
         log.info("stopping the watcher")
     finally:
+        scrub.stop()
         watcher.stop()
         if in_main:
             signal.signal(signal.SIGTERM, previous)

@@ -188,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    if watcher is None:
+        # The watcher scrubs the index's checksums; without one, this process does (its finds are
+        # recorded in the index folder, where every search process looks).
+        from indexer.store import IndexStore
+
+        IndexStore(settings).scrubber().start()
     if args.prod:
         return serve_prod(settings, host, port, watcher)
 

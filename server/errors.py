@@ -80,7 +80,7 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, IndexUnavailable):
             if not wants_json():
                 return index_unavailable_page(exc)
-            return render_error(status, Message("index_unavailable", {"reason": str(exc)}))
+            return render_error(status, exc.message)
         if isinstance(exc, InvalidRequest):
             return render_error(status, exc.message)
         return render_error(status, str(exc), page_message="处理请求时出错了。")
@@ -128,7 +128,9 @@ def index_unavailable_page(exc: IndexUnavailable):
     store = IndexStore(current_app.config["ARCHIVE_SETTINGS"])
     building = not store.exists()
     failed = building and store.read_status().get("start_error")
-    if failed:
+    if exc.message.code == "index_damaged":
+        message = chinese(exc.message)
+    elif failed:
         # The first build failed (and the watcher retries it): say so instead of "being built" for ever.
         message = (f"索引建立失败：{failed['reason']}。请管理员查看“档案状态”页和服务日志；"
                    "问题解决后会自动重试，本页也会刷新。")

@@ -34,6 +34,7 @@ CHINESE = {
     "upload_too_large": "上传的文件超过了 {limit_mb:g} MB 的大小限制。",
     "form_too_large": "上传的表单超过 {max_parts} 个字段，或有文本字段超过 {max_text_kb} KB：请只用 file 字段上传报告。",
     "index_unavailable": "索引暂时无法读取，请稍后再试；如果一直如此，请管理员重建索引（python -m indexer build）。",
+    "index_damaged": "索引文件 {file} 已损坏（{detail}）。为免给出错误的结果，检索已暂停；请管理员重建索引：python -m indexer build。",
     # Files the indexer could not read (failed receipts), and duplicates.
     "unsupported_type": "不支持的文件类型（{suffix}），只收 .pdf、.txt、.md",
     "empty_front_matter": "文件是空的（只有文件头信息）",

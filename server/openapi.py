@@ -135,6 +135,9 @@ def _schemas() -> dict:
                 "description": "deletions held: most of the archive vanished at once (an unmounted share?); "
                                "null otherwise"},
             "error": {"type": "string", "description": "present when the index cannot be opened"},
+            "code": {"type": "string", "description": "with error: index_unavailable, or index_damaged (a file "
+                                                      "differs from its checksum: run `python -m indexer build`)"},
+            "params": {"type": "object", "description": "with error: the code's parameters (index_damaged: file, detail)"},
             "status": {"type": "integer", "description": "503, present when the index cannot be opened"},
         }, required=["ok", "documents", "generation", "last_sync", "queue", "failed", "recent"]),
         "UploadAnswer": _obj({"ok": {"type": "boolean", "enum": [True]}, "receipt": receipt}),

@@ -257,7 +257,7 @@ def healthz():
     try:
         documents = get_searcher().document_count()
     except IndexUnavailable as exc:
-        return render_error(503, Message("index_unavailable", {"reason": str(exc)}))
+        return render_error(503, exc.message)
     return {"ok": True, "documents": documents}
 
 

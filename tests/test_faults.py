@@ -19,9 +19,11 @@ import pytest
 
 from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, child_pids, get_json, kill_process_tree, make_settings,
                       poll, running_server)
+from indexer import integrity
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
+from indexer.postings import SegmentPostings
 from indexer.search import ArchiveSearcher
 from indexer.query import parse_request
 from indexer.store import IndexStore
@@ -118,11 +120,44 @@ def test_a_build_whose_worker_dies_stops_with_a_message_instead_of_hanging(sampl
     assert total(sample_index, "DeepSeek") == 5
 
 
-@pytest.mark.parametrize("damage", ["remove_toc", "truncate_segments", "remove_postings", "truncate_postings",
-                                    "remove_live"])
-def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sample_index, damage):
+NOISE = 64 * 1024
+
+
+def damage_index(live: Path, damage: str) -> str:
+    """Damage the live generation's files as `damage` says; the kind of file damaged."""
+    how, _, kind = damage.partition(":")
+    pattern = {"seg": "*.seg", "postings": "*.post", "toc": "*.toc", "sums": "reports_*.sums"}.get(kind, "")
+    for path in sorted(live.glob(pattern)) if pattern else []:
+        data = bytearray(path.read_bytes())
+        stat = path.stat()
+        middle = len(data) // 2
+        if how == "remove":
+            path.unlink()
+            continue
+        if how in ("noise", "noise_in_place"):
+            # random bytes over the middle, the size unchanged: only a checksum can tell
+            data[middle:middle + NOISE] = random.Random(damage).randbytes(min(NOISE, len(data) - middle))
+        elif how == "truncate":
+            del data[len(data) * 3 // 4:]
+        elif how in ("flip", "flip_in_place"):
+            data[middle] ^= 0x10
+        path.write_bytes(bytes(data))
+        if how.endswith("_in_place"):   # as a failing disk would: size and mtime as they were
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return kind
+
+
+DAMAGES = ["remove_toc", "truncate_segments", "remove_postings", "truncate_postings", "remove_live",
+           "noise:seg", "noise:postings", "truncate:seg", "truncate:postings",
+           "flip:seg", "flip:postings", "flip:toc", "flip:sums", "flip_in_place:seg", "noise_in_place:postings"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sample_index, damage, record_property):
     store = IndexStore(sample_index)
     live = store.live_build()
+    client = create_app(sample_index).test_client()
+    found_by = "open"
     if damage == "remove_toc":
         for toc in live.glob("*.toc"):
             toc.unlink()
@@ -135,21 +170,84 @@ def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sampl
     elif damage == "truncate_postings":
         for postings in live.glob("*.post"):
             postings.write_bytes(postings.read_bytes()[:-10])
-    else:
+    elif damage == "remove_live":
         store.live.unlink()
+    else:
+        assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4    # opened, then damaged
+        kind = damage_index(live, damage)
+        if damage.partition(":")[0].endswith("_in_place"):
+            # Size and mtime unchanged, the files summed when they were written: opening again does not
+            # sum them again; the scrub finds it.
+            store.open().close()
+            assert store.scrubber().scrub() is None
+            found_by = "scrub"
+        suffix = {"seg": ".seg", "postings": ".post", "toc": ".toc", "sums": ".sums"}[kind]
+        report = status_report(sample_index)
+        assert report["code"] == "index_damaged" and report["params"]["file"].endswith(suffix), report
+        record_property(f"damage:{damage}", found_by)
     report = status_report(sample_index)
     assert report["ok"] is False and "build" in report["error"]
-    client = create_app(sample_index).test_client()
     answer = client.get("/api/search", query_string={"q": "模型"})
     assert answer.status_code == 503 and answer.json["ok"] is False and "build" in answer.json["error"]
-    assert client.get("/healthz").status_code == 503
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json["code"] == report.get("code", "index_unavailable")
+    api_status = client.get("/api/status")
+    assert api_status.status_code == 503 and api_status.json["ok"] is False
     page = client.get("/search", query_string={"q": "模型"})
-    assert page.status_code == 503 and "Traceback" not in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 503 and "Traceback" not in text
+    if report.get("code") == "index_damaged":
+        assert "已损坏" in text and "python -m indexer build" in text and report["params"]["file"] in text
+        assert "已损坏" in client.get("/status").get_data(as_text=True)
+        assert answer.json["code"] == "index_damaged"
     with pytest.raises(IndexUnavailable):
         ArchiveSearcher(sample_index).search(parse_request({"q": "模型"}, sample_index))
     assert Indexer(sample_index).build().documents == 5
     assert total(sample_index, "DeepSeek") == 5
     assert json.loads(json.dumps(status_report(sample_index)))["ok"] is True
+    assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
+
+
+def test_a_damaged_postings_file_read_at_search_time_is_a_503_not_a_500(sample_index):
+    """The second line of defence: damage the checksums have not caught yet (size and mtime kept, before
+    the next scrub) fails the search that reads it with the 503 envelope, names the file, stops the index."""
+    client = create_app(sample_index).test_client()
+    assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
+    for path in IndexStore(sample_index).live_build().glob("*.post"):
+        postings = SegmentPostings(path)
+        start, length = postings.header["fields"]["ngrams"]["data"]
+        start += postings.header_end
+        postings.close()
+        stat, data = path.stat(), bytearray(path.read_bytes())
+        data[start:start + length] = random.Random(7).randbytes(length)   # every n-gram's posting list
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    answer = client.get("/api/search", query_string={"q": "需求"})
+    assert answer.status_code == 503 and answer.json["code"] == "index_damaged", answer.json
+    assert answer.json["params"]["file"].endswith(".post")
+    assert client.get("/healthz").status_code == 503
+    assert Indexer(sample_index).build().documents == 5
+    assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
+
+
+def test_a_file_written_over_after_the_server_opened_it_is_found_by_the_next_search(sample_index):
+    client = create_app(sample_index).test_client()
+    assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
+    damage_index(IndexStore(sample_index).live_build(), "noise:postings")
+    answer = poll(lambda: (a := client.get("/api/search", query_string={"q": "需求"})).status_code == 503 and a,
+                  3 * integrity.RECHECK_SECONDS)
+    assert answer and answer.json["code"] == "index_damaged" and answer.json["params"]["file"].endswith(".post")
+
+
+def test_every_file_of_a_commit_is_summed_before_its_table_of_contents(sample_index):
+    live = IndexStore(sample_index).live_build()
+    (sample_index.archive.root / "after.md").write_text("# 之后\n\n钠离子电池装机。\n", encoding="utf-8")
+    assert Indexer(sample_index).sync().committed
+    segments = {p.stem for p in live.glob("reports_*.seg")}
+    assert len(segments) == 2 and {p.stem for p in live.glob("reports_*.sums")} == segments
+    assert [p.name for p in live.glob("_reports_*.sums")] == [p.stem + ".sums" for p in live.glob("*.toc")]
+    for name in [p.stem for p in live.glob("*.sums")]:
+        assert integrity.verify(live, [name], force=True).files >= 1
 
 
 # -- A full disk during indexing -------------------------------------------------------------
