@@ -261,12 +261,17 @@ class _SegmentWriter(SegmentWriter):
             if not integrity.manifest_path(folder, segment.segment_id()).exists():
                 write_segment_sums(folder, segment.segment_id())
         pending = f"{INDEX_NAME}.pending"      # not a name Whoosh reads or cleans up
-        TOC(self.schema, segments, self.generation).write(self.storage, pending)
         staged = folder / TOC._filename(pending, self.generation)
         toc = folder / TOC._filename(INDEX_NAME, self.generation)
         sums = integrity.manifest_path(folder, toc_name(self.generation))
-        integrity.write_manifest(sums, {toc.name: staged})
-        os.replace(staged, toc)
+        staged.unlink(missing_ok=True)      # left by a commit that failed (a full disk): Whoosh will not overwrite it
+        try:
+            TOC(self.schema, segments, self.generation).write(self.storage, pending)
+            integrity.write_manifest(sums, {toc.name: staged})
+            os.replace(staged, toc)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
         clean_files(self.storage, self.indexname, self.generation, segments)
         for old in chain(folder.glob(f"_{INDEX_NAME}_*{integrity.SUFFIX}"), folder.glob(f"_{pending}_*")):
             if old.name != sums.name:
