@@ -54,6 +54,16 @@ message.RFC9112_TARGET_INVALID = re.compile(r"[^\x21-\x7e\x80-\xff]")
 class ArchiveGeventWorker(GeventWorker):
     """gevent: each connection is a greenlet, so hundreds of slow or idle clients hold no worker thread."""
 
+    def init_process(self):
+        # A search is CPU work that never waits: let it yield between its stages, so the short
+        # searches queued on this worker are not held up by a long one.
+        import gevent
+
+        import indexer.search
+
+        indexer.search.cooperative_yield = gevent.sleep
+        super().init_process()
+
 
 class ArchiveThreadWorker(ThreadWorker):
     """gthread (the former default): a thread per request being read, so 4 slow clients stall a worker."""
