@@ -40,6 +40,7 @@ class ArchiveSearcher:
         self._lock = threading.Lock()
         self._texts = TextCache(TEXT_CACHE_CHARS)
         self._segment_columns: dict = {}
+        self._learned: dict = {}        # indexer.tickers' pairs, across generations
         init_jieba(settings.var_dir / "jieba.cache", settings.index.user_dict)
 
     # -- the current generation -------------------------------------------------------
@@ -178,7 +179,7 @@ class ArchiveSearcher:
             raise InvalidRequest("empty_query")
         view = self.view()
         for clause, text in query.entities:
-            other = learned_pair(view, text)
+            other = learned_pair(view, text, self._learned)
             if other:
                 query.add_same_as(clause, text, Term(other, "word" if CJK_RE.search(other) else "latin"))
         selected = self._facet_docs(view, request)
@@ -282,7 +283,7 @@ class ArchiveSearcher:
             "rating_action": meta.get("rating_action", ""),
             "analysts": [{"name": n, "sac": s} for n, s in meta.get("analysts", [])],
             "stock_codes": meta.get("stock_codes", []),
-            "companies": [{"code": code, "name": learned_pair(view, bare_code(code.lower()))}
+            "companies": [{"code": code, "name": learned_pair(view, bare_code(code.lower()), self._learned)}
                           for code in meta.get("stock_codes", [])[:COMPANIES_NAMED]],
             "kind": stored.get("kind", ""),
             "encoding": meta.get("encoding", ""),

@@ -9,6 +9,7 @@ written before a code once ("推荐宁德时代（300750）") does not become a 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 
 from indexer.query import Term
@@ -21,18 +22,29 @@ MAX_NAME = 10
 SHORT_NAME = 5              # a name seen once is taken only this short (longer runs hold other words)
 AGREE = 0.6                 # the share of the sightings a name (or code) must have
 SAMPLE_DOCS = 200           # reports read to learn one pair: enough for the share, bounded in time
+LEARNED_SECONDS = 600.0     # how long a learned pair (or its absence) is trusted
+MEMO_ENTRIES = 50_000       # query words remembered at most (then forgotten all at once)
 
 
-def learned_pair(view: IndexView, text: str) -> str:
-    """What the archive pairs with a query's code or company name ("" when nothing, or not clearly);
-    remembered for the view's generation."""
-    memo = view.memo.setdefault("tickers", {})
-    if text not in memo:
-        if QUERY_STOCK_CODE.fullmatch(text):
-            memo[text] = name_of_code(view, bare_code(text))
-        else:
-            memo[text] = code_of_name(view, text)
-    return memo[text]
+def learned_pair(view: IndexView, text: str, memo: dict) -> str:
+    """What the archive pairs with a query's code or company name ("" when nothing, or not clearly).
+
+    Remembered in `memo` (the searcher's) for LEARNED_SECONDS across generations: a watcher
+    committing every second must not make every query word be learned again (pairs change
+    rarely; a new one shows within minutes).
+    """
+    now = time.monotonic()
+    known = memo.get(text)
+    if known is not None and now - known[1] < LEARNED_SECONDS:
+        return known[0]
+    if QUERY_STOCK_CODE.fullmatch(text):
+        other = name_of_code(view, bare_code(text))
+    else:
+        other = code_of_name(view, text)
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[text] = (other, now)
+    return other
 
 
 def bare_code(code: str) -> str:
@@ -79,8 +91,9 @@ def name_of_code(view: IndexView, code: str) -> str:
 
 def code_of_name(view: IndexView, name: str, check: bool = True) -> str:
     """The code the archive writes after a company's name ("" when it writes none, or several)."""
+    # A common word (经济) has thousands of candidates: check only as many as are read.
     term = Term(name, "phrase")
-    docs = view.holding(view.candidates(term), term)
+    docs = view.holding(set(sorted(view.candidates(term))[:2 * SAMPLE_DOCS]), term)
     codes = Counter()
     for docnum in sorted(docs)[:SAMPLE_DOCS]:
         text = view.folded(docnum).text

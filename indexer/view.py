@@ -140,7 +140,7 @@ class IndexView:
         self.day = [int(d.replace("-", "")) if d else -1 for d in self.date]
         self.doc_count = len(self.live)
         self._postings: dict[tuple[str, str], frozenset[int]] = {}
-        self.memo: dict[str, dict] = {}     # what was learned from this generation's texts (tickers)
+        self.memo: dict[str, dict] = {}     # what was worked out from this generation (ids by file name)
         self._weights: dict[str, dict[int, int]] = {}
         self._postings_size = 0
 
