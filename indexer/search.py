@@ -69,15 +69,12 @@ class ArchiveSearcher:
     # -- matching -------------------------------------------------------------------------
     def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
         """The exact set of documents the query and filters select."""
-        docs = self._match(view, query, request, self._facet_docs(view, request))
-        return docs
+        return _narrowed(self._match(view, query, request), self._facet_docs(view, request))
 
-    def _match(self, view: IndexView, query: ParsedQuery, request: SearchRequest,
-               selected: dict[str, set[int]]) -> set[int]:
-        """The documents of the query and filters, narrowed by the facet selections in `selected`."""
+    def _match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
+        """The documents of the query and filters, before the facet selections (which the disjunctive
+        facet counts need without them: matched once, then intersected)."""
         docs: set[int] | None = self._filter_docs(view, query, request)
-        for found in selected.values():
-            docs = found if docs is None else docs & found
         cache: dict = {}
         if len(query.clauses) > 1:
             # Narrow by every clause's candidates first (set operations only), so that the text
@@ -139,15 +136,14 @@ class ArchiveSearcher:
             selected[name] = found
         return selected
 
-    def _facets(self, view: IndexView, query: ParsedQuery, request: SearchRequest,
-                selected: dict[str, set[int]], docs: set[int]) -> dict[str, list]:
+    @staticmethod
+    def _facets(view: IndexView, selected: dict[str, set[int]], unselected: set[int], docs: set[int]) -> dict[str, list]:
         """Facet counts, disjunctive: a selected facet counts over the documents every other
         filter selects, so its other values stay listed with what picking them would add."""
         facets = {}
         for name in FACETS:
             if name in selected:
-                others = {other: found for other, found in selected.items() if other != name}
-                base = self._match(view, query, request, others)
+                base = _narrowed(unselected, {other: found for other, found in selected.items() if other != name})
             else:
                 base = docs
             counts = Counter(map(view.columns[name].__getitem__, base))
@@ -183,7 +179,8 @@ class ArchiveSearcher:
             if other:
                 query.add_same_as(clause, text, Term(other, "word" if CJK_RE.search(other) else "latin"))
         selected = self._facet_docs(view, request)
-        docs = self._match(view, query, request, selected)
+        unselected = self._match(view, query, request)
+        docs = _narrowed(unselected, selected)
         let_others_run()
         total = len(docs)
         start = (request.page - 1) * request.size
@@ -207,7 +204,7 @@ class ArchiveSearcher:
         for score, docnum in page:
             hits.append(self._hit(view, docnum, score, needles, snippets))
             let_others_run()
-        facets = self._facets(view, query, request, selected, docs)
+        facets = self._facets(view, selected, unselected, docs)
         return {
             "ok": True,
             "query": request.q,
@@ -313,6 +310,13 @@ class ArchiveSearcher:
     def document_count(self) -> int:
         view = self.view()
         return len(view.live)
+
+
+def _narrowed(docs: set[int], selected: dict[str, set[int]]) -> set[int]:
+    """`docs` within every facet selection."""
+    for found in selected.values():
+        docs = docs & found
+    return docs
 
 
 # Set by a server whose requests share one thread cooperatively (gunicorn's gevent workers set
