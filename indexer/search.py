@@ -8,6 +8,7 @@ superset of the documents that hold a substring, and the cleaned text itself dec
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections import Counter
@@ -27,7 +28,10 @@ from indexer.store import IndexStore
 from indexer.view import TEXT_CACHE_CHARS, IndexView, TextCache, exact_by_postings
 
 FACETS = ("broker", "industry", "rating")
+OPEN_RETRY_SECONDS = 10.0     # a newer generation failing to open longer than this is not a race (503)
 COMPANIES_NAMED = 8     # a report's first codes get the name the archive pairs with them (a few ms each)
+
+log = logging.getLogger(__name__)
 
 
 class ArchiveSearcher:
@@ -41,6 +45,7 @@ class ArchiveSearcher:
         self._texts = TextCache(TEXT_CACHE_CHARS)
         self._segment_columns: dict = {}
         self._learned: dict = {}        # indexer.tickers' pairs, across generations
+        self._open_failed_since: float | None = None    # a newer generation failing to open, since
         init_jieba(settings.var_dir / "jieba.cache", settings.index.user_dict)
 
     # -- the current generation -------------------------------------------------------
@@ -48,6 +53,7 @@ class ArchiveSearcher:
         """The view of the newest committed generation (opened again only when it changed)."""
         with self._lock:
             view = self._view
+            build = None
             try:
                 build = str(self.store.live_build())
                 if view is not None and view.build == build and view.ix.latest_generation() == view.generation:
@@ -55,16 +61,36 @@ class ArchiveSearcher:
                     return view
                 ix = self.store.open()
                 fresh = IndexView(ix, build, self._texts, self._segment_columns)
-            except IndexUnavailable:
-                raise
             except Exception as exc:
-                if view is not None:
-                    return view     # a generation being switched: keep serving the last one
+                # Our own errors of a new build's opening are its to report; anything else (Whoosh meeting
+                # a file that went) may be a generation being switched.
+                same_build = view is not None and view.build == build
+                if view is not None and (same_build or not isinstance(exc, IndexUnavailable)) and self._keep_serving(view, exc):
+                    return view
+                if isinstance(exc, IndexUnavailable):
+                    raise
                 raise IndexUnavailable(f"the index cannot be read ({exc}): run `python -m indexer build`") from None
+            self._open_failed_since = None
             if view is not None and view.build != build:
                 self._texts.clear()
             self._view = fresh
             return fresh
+
+    def _keep_serving(self, view: IndexView, exc: Exception) -> bool:
+        """Whether a newer generation that failed to open may be answered from the last one for now.
+
+        Opening races the writer: a commit deletes the files of segments it merged away, and a reader
+        that listed them a moment before fails on one (the likely cause of the one 503 of a 30-minute soak). That
+        passes with the next generation, so the last view keeps serving, for OPEN_RETRY_SECONDS at most:
+        a failure lasting longer is not a race, and damage found by the checksums never waits.
+        """
+        self.store.check_damage(view.folder)
+        now = time.monotonic()
+        if self._open_failed_since is None:
+            self._open_failed_since = now
+            log.warning("a newer generation of %s could not be opened (%s): serving generation %s meanwhile",
+                        view.folder, exc, view.generation)
+        return now - self._open_failed_since <= OPEN_RETRY_SECONDS
 
     # -- matching -------------------------------------------------------------------------
     def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:

@@ -230,6 +230,28 @@ def test_a_damaged_postings_file_read_at_search_time_is_a_503_not_a_500(sample_i
     assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
 
 
+def test_a_generation_failing_to_open_is_answered_from_the_last_one_until_it_is_not_a_race(sample_index, monkeypatch):
+    """A reader that lists a segment the writer's commit then deletes fails to open that generation: the
+    searcher keeps answering from the one it has (a soak saw one 503 for it) for OPEN_RETRY_SECONDS, then
+    reports it; the next good generation is taken as usual."""
+    searcher = ArchiveSearcher(sample_index)
+    request = parse_request({"q": "需求"}, sample_index)
+    assert searcher.search(request)["total"] == 4
+    live = IndexStore(sample_index).live_build()
+    before = set(live.glob("*.post"))
+    (Path(sample_index.archive.root) / "新增.txt").write_text("需求回暖，新增一篇报告。\n" * 5, encoding="utf-8")
+    assert Indexer(sample_index).sync().count("indexed") == 1
+    for postings in set(live.glob("*.post")) - before:     # the new generation's segment is gone
+        postings.unlink()
+    assert searcher.search(request)["total"] == 4           # the last generation answers, no error
+    monkeypatch.setattr("indexer.search.OPEN_RETRY_SECONDS", 0.0)
+    time.sleep(0.01)
+    with pytest.raises(IndexUnavailable):
+        searcher.search(request)
+    assert Indexer(sample_index).build().documents == 6
+    assert searcher.search(request)["total"] == 5
+
+
 def test_a_file_written_over_after_the_server_opened_it_is_found_by_the_next_search(sample_index):
     client = create_app(sample_index).test_client()
     assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
