@@ -113,6 +113,17 @@ require_folder "archive folder" "$archive_root" \
     "mount a reports folder that uid $uid can write there (docker run -v /path/to/reports:$archive_root), or set ARCHIVE_ARCHIVE_ROOT (uploads are saved into it)"
 require_folder "parent folder of the index" "$var_dir" \
     "mount a volume that uid $uid can write there (docker run -v report-archive-var:$var_dir), or set ARCHIVE_INDEX_DIR"
+# jieba's dictionary cache, warmed into the image (Dockerfile): a var volume that has none (a fresh
+# bind mount hides the one warmed there) gets a copy, so that each process of the service loads it
+# (about 0.3 s) instead of building it (about 1 s, three processes at once on the first start).
+warm_cache=$APP_DIR/docker/jieba.cache
+if [ -f "$warm_cache" ] && [ ! -e "$var_dir/jieba.cache" ]; then
+    if cp -p "$warm_cache" "$var_dir/.jieba.cache.$$" 2>/dev/null; then
+        mv -f "$var_dir/.jieba.cache.$$" "$var_dir/jieba.cache"
+    else
+        rm -f "$var_dir/.jieba.cache.$$"     # a full volume: jieba builds its own, as without the copy
+    fi
+fi
 if [ -e "$index_dir" ]; then
     require_folder "index folder" "$index_dir" "give uid $uid write access to it, or remove it to have it rebuilt"
 fi

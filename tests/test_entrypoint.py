@@ -302,6 +302,27 @@ def test_entrypoint_refuses_a_bad_setting_naming_it(tmp_path):
     assert "ARCHIVE_SERVER_PORT" in result.stderr and "'eighty'" in result.stderr
 
 
+def test_entrypoint_gives_a_var_volume_without_one_the_image_s_warm_jieba_cache(tmp_path):
+    """The image's warm cache (docker/jieba.cache beside the script) is copied into a var folder that has
+    none, and never over one that has; the server then starts (here: stops at a bad option)."""
+    app = tmp_path / "app"
+    (app / "docker").mkdir(parents=True)
+    script = app / "docker" / "entrypoint.sh"
+    shutil.copy2(ENTRYPOINT, script)
+    warm = b"warm jieba cache " * 1000
+    (app / "docker" / "jieba.cache").write_bytes(warm)
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "var").mkdir()
+    environ = service_environ(tmp_path, free_port(), PYTHONPATH=str(PROJECT_ROOT))
+    result = run_to_end([str(script), "--bogus-option"], environ)
+    assert result.returncode == 2 and "--bogus-option" in result.stderr     # the server itself refused
+    assert (tmp_path / "var" / "jieba.cache").read_bytes() == warm
+    assert [p.name for p in (tmp_path / "var").iterdir()] == ["jieba.cache"]   # no temporary copy left
+    (tmp_path / "var" / "jieba.cache").write_bytes(b"the volume's own")
+    run_to_end([str(script), "--bogus-option"], environ)
+    assert (tmp_path / "var" / "jieba.cache").read_bytes() == b"the volume's own"
+
+
 def test_entrypoint_runs_another_command_instead(tmp_path):
     result = run_to_end([str(ENTRYPOINT), sys.executable, "-c", "import indexer.config; print('ran instead')"],
                         clean_environ(), cwd=tmp_path)
