@@ -136,8 +136,20 @@ def _key(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+_SUMMED_PRUNE_AT = 4096     # entries; then those of files that are gone (merged away) are forgotten
+_prune_at = _SUMMED_PRUNE_AT
+
+
 def _remember(path: Path, st: os.stat_result) -> None:
+    global _prune_at
     _summed[str(path)] = _key(st)
+    if len(_summed) > _prune_at:
+        # Every commit writes new files and deletes merged ones: without this the memo grows by ~4 entries
+        # per commit for as long as the process runs (a watcher committing every second: ~50 MB a day).
+        for name in list(_summed):     # a copy: other threads remember files meanwhile
+            if not os.path.exists(name):
+                _summed.pop(name, None)
+        _prune_at = max(_SUMMED_PRUNE_AT, 2 * len(_summed))
 
 
 def verify(folder: Path, names: list[str], full: bool = True, force: bool = False, throttle=None,

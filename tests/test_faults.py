@@ -261,6 +261,23 @@ def test_a_file_written_over_after_the_server_opened_it_is_found_by_the_next_sea
     assert answer and answer.json["code"] == "index_damaged" and answer.json["params"]["file"].endswith(".post")
 
 
+def test_the_memo_of_summed_files_forgets_the_files_that_merges_deleted(sample_index, monkeypatch):
+    """A long-running writer commits new files and merges old ones away: what it remembers as summed stays
+    about the size of the live index instead of growing by every file it ever wrote."""
+    monkeypatch.setattr(integrity, "_summed", {})
+    monkeypatch.setattr(integrity, "_prune_at", 16, raising=False)
+    monkeypatch.setattr(integrity, "_SUMMED_PRUNE_AT", 16, raising=False)
+    indexer = Indexer(sample_index)
+    note = Path(sample_index.archive.root) / "变动.txt"
+    for round_ in range(40):
+        note.write_text(f"第{round_}次改写的报告，需求回暖。\n" * 3, encoding="utf-8")
+        indexer.sync()
+    remembered = list(integrity._summed)
+    live = [p for p in IndexStore(sample_index).live_build().iterdir()]
+    assert sum(1 for name in remembered if not Path(name).exists()) <= 16, remembered
+    assert len(remembered) <= 2 * len(live) + 16, (len(remembered), len(live))
+
+
 def test_every_file_of_a_commit_is_summed_before_its_table_of_contents(sample_index):
     live = IndexStore(sample_index).live_build()
     (sample_index.archive.root / "after.md").write_text("# 之后\n\n钠离子电池装机。\n", encoding="utf-8")
