@@ -136,13 +136,25 @@ def segment_count(settings) -> int | None:
         ix.close()
 
 
+def rss_parts_mb(pid: int) -> tuple[float, float]:
+    """(RssAnon, RssFile + RssShmem) of a process in MB: its own memory, and the pages of mapped files
+    (the index's postings and segments, shared with the page cache) that VmRSS also counts."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["RssAnon"], values["RssFile"] + values["RssShmem"]
+
+
 class Sampler(threading.Thread):
-    """Every SAMPLE_EVERY_S: (seconds since start, {role: (pid, RSS MB, open files)}, index segments)."""
+    """Every SAMPLE_EVERY_S: (seconds since start, {role: (pid, RSS MB, open files, anonymous MB, file-backed MB)},
+    index segments)."""
 
     def __init__(self, served: Served, settings):
         super().__init__(name="rss-sampler", daemon=True)
         self.served, self.settings = served, settings
-        self.samples: list[tuple[float, dict[str, tuple[int, float, int]], int | None]] = []
+        self.samples: list[tuple[float, dict[str, tuple[int, float, int, float, float]], int | None]] = []
         self.stop = threading.Event()
         self.began = time.perf_counter()
 
@@ -150,7 +162,8 @@ class Sampler(threading.Thread):
         found = {}
         for role, pid in server_processes(self.served).items():
             try:
-                found[role] = (pid, memory_mb(pid)[0], open_files(pid))
+                anon, mapped = rss_parts_mb(pid)
+                found[role] = (pid, memory_mb(pid)[0], open_files(pid), anon, mapped)
             except (OSError, KeyError):
                 continue        # exited between the listing and the read
         self.samples.append((time.perf_counter() - self.began, found, segment_count(self.settings)))
@@ -389,22 +402,28 @@ def memory_rows(samples, seconds: float) -> tuple[list[str], bool, float]:
     roles = list(samples[0][1]) if samples else []
     for role in roles:
         series = [(t, found[role]) for t, found, _ in samples if role in found]
-        pids = sorted({pid for _, (pid, _, _) in series})
+        pids = sorted({pid for _, (pid, *_) in series})
         start = series[0][1][1]
         window = min(MEMORY_WINDOW_S, max(SAMPLE_EVERY_S, (series[-1][0] - settle_at) / 2))
-        first = [rss for t, (_, rss, _) in series if settle_at <= t < settle_at + window] or [series[-1][1][1]]
-        last = [rss for t, (_, rss, _) in series if t > series[-1][0] - window] or [series[-1][1][1]]
-        settled, end = statistics.median(first), statistics.median(last)
-        peak = max(rss for _, (_, rss, _) in series)
+
+        def medians(part: int) -> tuple[float, float]:
+            first = [v[part] for t, v in series if settle_at <= t < settle_at + window] or [series[-1][1][part]]
+            last = [v[part] for t, v in series if t > series[-1][0] - window] or [series[-1][1][part]]
+            return statistics.median(first), statistics.median(last)
+
+        settled, end = medians(1)
+        (anon_settled, anon_end), (file_settled, file_end) = medians(3), medians(4)
+        peak = max(v[1] for _, v in series)
         growth = (end - settled) / settled
-        after = [(t, rss) for t, (_, rss, _) in series if t >= settle_at]
+        after = [(t, v[1]) for t, v in series if t >= settle_at]
         slope = statistics.linear_regression([t for t, _ in after], [rss for _, rss in after]).slope * 60 \
             if len(after) >= 3 else float("nan")
-        files = [n for _, (_, _, n) in series]
+        files = [v[2] for _, v in series]
         ok = growth <= MEMORY_BOUND and len(pids) == 1
         passed &= ok
         rows.append(f"| {role} | {', '.join(map(str, pids))} | {start:.0f} | {settled:.0f} | {end:.0f} | {peak:.0f} | "
-                    f"{end - settled:+.0f} MB ({growth:+.1%}) | {slope:+.2f} | {files[0]} → {files[-1]} (max {max(files)}) "
+                    f"{end - settled:+.0f} MB ({growth:+.1%}) | {anon_end - anon_settled:+.0f} / {file_end - file_settled:+.0f} MB | "
+                    f"{slope:+.2f} | {files[0]} → {files[-1]} (max {max(files)}) "
                     f"| {verdict(ok)}{'' if len(pids) == 1 else ' (restarted)'} |")
     return rows, passed, settle_at
 
@@ -482,11 +501,13 @@ def render(args, corpus: str, run: dict, load_before: float, load_after: float) 
         f"Memory (VmRSS from /proc every {SAMPLE_EVERY_S:.0f} s from the start of the changes; \"settled\" is the "
         f"median of the minute from {settle_at:.0f} s on, \"end\" the median of the last minute (a worker's RSS swings "
         f"by ±50 MB within a minute, so single samples measure the swing, not growth); growth = end − settled; "
-        f"trend = least-squares slope after settling; open files = entries in /proc/<pid>/fd):",
+        f"trend = least-squares slope after settling; anon / mapped = the growth of RssAnon (the process's own memory) "
+        f"and of RssFile + RssShmem (pages of mapped index files, shared with the page cache); open files = entries in "
+        f"/proc/<pid>/fd):",
         "",
-        "| process | pid | start MB | settled MB | end MB | max MB | growth | trend MB/min | open files | "
+        "| process | pid | start MB | settled MB | end MB | max MB | growth | anon / mapped | trend MB/min | open files | "
         f"≤ {MEMORY_BOUND:.0%} growth after {settle_at:.0f} s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *memory,
         "",
         f"After the load: {check['current']} dropped reports in the archive, {check['current'] - len(check['missing'])} "
