@@ -1,10 +1,13 @@
 """Searcher memory: a warm searcher's RSS and what holds it, this tree against a baseline tree, same run.
 
 Usage: python bench/memory_bench.py --index DIR --baseline-tree TREE --baseline-index DIR
-                                    [--archive DIR] [--rounds 3] [--no-report]
+                                    [--archive DIR] [--rounds 3] [--derive]
+                                    [--small ARCHIVE INDEX BASELINE_INDEX] [--no-report]
 
 TREE is a checkout (a git worktree) of the baseline commit; each index folder is an index of the same
-archive built by its own code (`python -m indexer build` with [index].dir = DIR). Every measurement
+archive built by its own code (`python -m indexer build` with [index].dir = DIR), or, with --derive,
+this tree's made from the baseline's (derive_index). --small: a smaller archive's pair of indexes too,
+for the growth of RSS per 1,000 documents between the two sizes. Every measurement
 runs in a fresh interpreter whose sys.path starts with its tree, the baseline's and this tree's
 processes alternating (`--rounds` of each), so both see the same machine load; figures are medians
 over the rounds and speed is compared as ratios (this tree / baseline), never as single times.
@@ -16,14 +19,17 @@ passes (p50/p99 over the per-query medians); the facet step alone (`ArchiveSearc
 query's matched documents, the summed median of three runs). One more process per tree walks the warm
 searcher's structures (sys.getsizeof over the view's attributes, the text cache, the postings cache,
 the learned pairs; tracemalloc for what Whoosh's reader allocated) for the bytes per document of each.
+Each process also digests its answers (total, hit ids, facets) to each query: the trees must agree.
 Writes "Searcher memory (memory_bench.py)" in bench/REPORT.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,8 +82,11 @@ def warm_searcher(index: Path, archive: Path):
     assert Path(indexer.__file__).resolve().is_relative_to(Path(os.environ.get("MEMORY_BENCH_TREE", HERE)).resolve())
     searcher.view()
     queries = query_set(searcher, settings)
+    answers = []
     for params in queries:
-        searcher.search(parse_request({**params, "size": 10}, settings))
+        answer = searcher.search(parse_request({**params, "size": 10}, settings))
+        answers.append(json.dumps([answer["total"], [h["id"] for h in answer["hits"]], answer["facets"]], ensure_ascii=False))
+    searcher.answers = answers      # what each query answered: the trees must agree
     return searcher, settings, queries
 
 
@@ -105,7 +114,8 @@ def measure_search(index: Path, archive: Path) -> dict:
             docs = docs & found
         facet_ms += statistics.median(timed(searcher._facets, view, selected, unselected, docs)[0] for _ in range(3))
     return {"documents": view.doc_count, "queries": len(queries), "rss_mb": memory["rss"], "pss_mb": memory["pss"],
-            "p50": percentile(medians, 50), "p99": percentile(medians, 99), "facet_ms": facet_ms}
+            "p50": percentile(medians, 50), "p99": percentile(medians, 99), "facet_ms": facet_ms,
+            "answers": [hashlib.sha1(a.encode("utf-8")).hexdigest()[:12] for a in searcher.answers]}
 
 
 def deep_size(obj, seen: set) -> int:
@@ -159,6 +169,31 @@ def measure_parts(index: Path, archive: Path) -> dict:
             "traced_mb": tracemalloc.get_traced_memory()[0] / 2**20}
 
 
+def derive_index(baseline_index: Path, index: Path) -> float:
+    """This tree's index made from the baseline's (built by the baseline's code, schema 10): a copy with
+    each segment's column file written by store.write_segment_columns, the function every commit calls,
+    its manifest summed again and the marker's schema version set. The same segments and postings, so
+    the comparison is of the searchers alone. Seconds taken."""
+    from whoosh import index as whoosh_index
+
+    from indexer.schema import SCHEMA_VERSION
+    from indexer.store import INDEX_NAME, MARKER_FILE, write_segment_columns, write_segment_sums
+
+    shutil.rmtree(index, ignore_errors=True)
+    shutil.copytree(baseline_index, index, symlinks=True)
+    build = (index / "live").resolve()
+    started = time.perf_counter()
+    ix = whoosh_index.open_dir(str(build), indexname=INDEX_NAME)
+    with ix.reader() as reader:
+        segments = [leaf.segment() for leaf, _ in reader.leaf_readers() if leaf.segment() is not None]
+    for segment in segments:
+        write_segment_columns(ix.storage, ix.schema, segment)
+        write_segment_sums(build, segment.segment_id())
+    marker = build / MARKER_FILE
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": SCHEMA_VERSION}))
+    return time.perf_counter() - started
+
+
 def run_phase(tree: Path, phase: str, index: Path, archive: Path) -> dict:
     """A phase in a fresh interpreter on `tree`'s code; its JSON answer."""
     env = {**os.environ, "PYTHONPATH": str(tree), "MEMORY_BENCH_TREE": str(tree)}
@@ -174,7 +209,7 @@ def git_commit(tree: Path) -> str:
                           text=True).stdout.strip()
 
 
-def report(base: list[dict], new: list[dict], parts: dict, base_tree: Path, archive: Path) -> str:
+def report(base: list[dict], new: list[dict], parts: dict, base_tree: Path, archive: Path, small: dict | None) -> str:
     med = lambda rows, key: statistics.median(r[key] for r in rows)     # noqa: E731
     ratio = lambda key: statistics.median(n[key] / b[key] for b, n in zip(base, new))   # noqa: E731
     docs = new[0]["documents"]
@@ -189,10 +224,22 @@ def report(base: list[dict], new: list[dict], parts: dict, base_tree: Path, arch
         "|---|---:|---:|---:|",
         f"| searcher RSS after the query set | {med(base, 'rss_mb'):,.0f} MB | {med(new, 'rss_mb'):,.0f} MB | {ratio('rss_mb'):.2f} |",
         f"| searcher PSS (shared pages split between their processes) | {med(base, 'pss_mb'):,.0f} MB | {med(new, 'pss_mb'):,.0f} MB | {ratio('pss_mb'):.2f} |",
-        f"| RSS per 1,000 documents (RSS / documents) | {med(base, 'rss_mb') / docs * 1000:.2f} MB | {med(new, 'rss_mb') / docs * 1000:.2f} MB | |",
         f"| search p50 | {med(base, 'p50'):.1f} ms | {med(new, 'p50'):.1f} ms | {ratio('p50'):.2f} |",
         f"| search p99 | {med(base, 'p99'):.1f} ms | {med(new, 'p99'):.1f} ms | {ratio('p99'):.2f} |",
         f"| facet step, summed over the query set | {med(base, 'facet_ms'):.1f} ms | {med(new, 'facet_ms'):.1f} ms | {ratio('facet_ms'):.2f} |",
+    ]
+    if small and small["new"][0]["documents"] < docs:
+        few = small["new"][0]["documents"]
+        grow = {tree: (med(rows, "rss_mb") - small[tree][0]["rss_mb"]) / (docs - few) * 1000
+                for tree, rows in (("base", base), ("new", new))}
+        lines.append(f"| RSS growth per 1,000 documents ({few:,} → {docs:,}, one process each at {few:,}) | "
+                     f"{grow['base']:.2f} MB | {grow['new']:.2f} MB | {grow['new'] / grow['base']:.2f} |")
+        lines.append(f"| searcher RSS at {few:,} documents | {small['base'][0]['rss_mb']:,.0f} MB | "
+                     f"{small['new'][0]['rss_mb']:,.0f} MB | {small['new'][0]['rss_mb'] / small['base'][0]['rss_mb']:.2f} |")
+    lines += [
+        "",
+        f"Answers (total, the ids of the 10 hits, every facet's values and counts): the same for "
+        f"{sum(a == b for a, b in zip(base[0]['answers'], new[0]['answers']))} of {len(new[0]['answers'])} queries.",
         "",
         "What a warm searcher holds, bytes per document (sys.getsizeof walks of the view's structures; Whoosh's "
         "reader by tracemalloc; a structure counted once where two hold it; a numpy view over a mapped file counts "
@@ -216,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-tree", type=Path)
     parser.add_argument("--baseline-index", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", nargs=3, type=Path, metavar=("ARCHIVE", "INDEX", "BASELINE_INDEX"),
+                        help="a smaller archive's indexes too: growth per 1,000 documents from the two sizes")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--derive", action="store_true",
+                        help="make --index (and --small's INDEX) from the baseline's index first (see derive_index)")
     parser.add_argument("--phase", choices=("search", "parts"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase:
@@ -225,15 +276,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (args.baseline_tree and args.baseline_index):
         parser.error("--baseline-tree and --baseline-index are needed")
+    derived = {}
+    if args.derive:
+        derived[args.index] = derive_index(args.baseline_index.resolve(), args.index.resolve())
+        if args.small:
+            derived[args.small[1]] = derive_index(args.small[2].resolve(), args.small[1].resolve())
+        print("column files derived in", {str(k): round(v, 1) for k, v in derived.items()}, "s", flush=True)
     base, new = [], []
     for round_ in range(args.rounds):
         base.append(run_phase(args.baseline_tree, "search", args.baseline_index, args.archive))
         new.append(run_phase(HERE, "search", args.index, args.archive))
-        print(f"round {round_ + 1}: baseline {base[-1]}\n         columns  {new[-1]}", flush=True)
+        shown = lambda row: {k: v for k, v in row.items() if k != "answers"}     # noqa: E731
+        print(f"round {round_ + 1}: baseline {shown(base[-1])}\n         columns  {shown(new[-1])}", flush=True)
+    small = None
+    if args.small:
+        archive, index, baseline_index = args.small
+        small = {"base": [run_phase(args.baseline_tree, "search", baseline_index, archive)],
+                 "new": [run_phase(HERE, "search", index, archive)]}
     parts = {"base": run_phase(args.baseline_tree, "parts", args.baseline_index, args.archive),
              "new": run_phase(HERE, "parts", args.index, args.archive)}
     print(json.dumps(parts, indent=1))
-    body = report(base, new, parts, args.baseline_tree, args.archive)
+    body = report(base, new, parts, args.baseline_tree, args.archive, small)
+    if derived:
+        body += (f"\n\nThis tree's indexes were the baseline's, copied, with each segment's column file written by "
+                 f"`store.write_segment_columns` (what every commit calls): the same segments and postings, so the "
+                 f"searchers alone are compared. Writing them took {max(derived.values()):.1f} s at most "
+                 f"(the largest index), the cost a build now pays once.")
     print(body)
     if not args.no_report:
         replace_section(SECTION, body)
