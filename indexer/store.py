@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, LockError, clean_files
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
@@ -108,7 +109,11 @@ class IndexStore:
             integrity.record_damage(build, damage, "open")
             raise IndexUnavailable(damage.message()) from None
         try:
-            ix = whoosh_index.open_dir(str(build), indexname=INDEX_NAME)
+            # supports_mmap=False: with a map, Whoosh copies each file it opens out of a segment's
+            # compound file into a BytesIO (BufferFile), the stored-fields column among them (every
+            # report's packed text): 3.9 KB a document in every searcher process at 100,000
+            # (bench/memory_bench.py). Read from the file instead, it holds nothing per document.
+            ix = FileStorage(str(build), supports_mmap=False).open_index(INDEX_NAME)
             with ix.reader() as reader:     # reads every segment's header (and fails on a missing file)
                 segments = [leaf.segment() for leaf, _ in reader.leaf_readers()]
             for segment in segments:
