@@ -279,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     derived = {}
     if args.derive:
         derived[args.index] = derive_index(args.baseline_index.resolve(), args.index.resolve())
-        if args.small:
-            derived[args.small[1]] = derive_index(args.small[2].resolve(), args.small[1].resolve())
-        print("column files derived in", {str(k): round(v, 1) for k, v in derived.items()}, "s", flush=True)
+        print(f"column files derived in {derived[args.index]:.1f} s", flush=True)
     base, new = [], []
     for round_ in range(args.rounds):
         base.append(run_phase(args.baseline_tree, "search", args.baseline_index, args.archive))
@@ -291,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     small = None
     if args.small:
         archive, index, baseline_index = args.small
+        if args.derive:     # after the rounds: the smaller baseline index may still be building meanwhile
+            derived[index] = derive_index(baseline_index.resolve(), index.resolve())
         small = {"base": [run_phase(args.baseline_tree, "search", baseline_index, archive)],
                  "new": [run_phase(HERE, "search", index, archive)]}
     parts = {"base": run_phase(args.baseline_tree, "parts", args.baseline_index, args.archive),
