@@ -4,7 +4,7 @@ Lucene ends every index file with a CRC32 footer and checks it when a segment is
 full by CheckIndex). Whoosh's files carry none, and our postings file neither: 64 KB of noise in the
 middle of either went unseen at open, and searches then failed (zlib.error, IndexError) or, worse,
 answered with fewer documents. Here each segment gets a manifest, `<segment>.sums` (JSON: each file's
-size and CRC32), written once its files are complete and before the table of contents that makes the
+size and CRC32: Whoosh's `.seg`, our `.post` and `.cols`), written once its files are complete and before the table of contents that makes the
 segment visible; the table of contents gets one too (`_<index>_<generation>.sums`). Segment files
 never change after their commit (deletions live in the table of contents), so a manifest holds for
 the segment's life, and Whoosh's clean-up deletes it with the segment (the name matches its pattern).

@@ -209,12 +209,13 @@ class SegmentPostings:
             df = typed(info["df"], "I")
             self._fields[name] = (base + info["terms"][0], typed(info["term_offsets"], "I"), df,
                                   typed(info["offsets"], "Q"), base + info["data"][0], len(df))
-        self.lengths: dict[str, array] = {name: array("I", typed(header["lengths"][name], "I"))
-                                          for name in SCORED_FIELDS}
+        # Views over the map, not copies: the searcher reads them into one array per generation.
+        self.lengths: dict[str, memoryview] = {name: typed(header["lengths"][name], "I") for name in SCORED_FIELDS}
         self.total_length = {name: sum(values) for name, values in self.lengths.items()}
 
     def close(self) -> None:
         self._fields.clear()
+        self.lengths = {}
         self._view.release()
         self._map.close()
 

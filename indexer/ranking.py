@@ -65,10 +65,11 @@ def rank(view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list
                 bonus *= TITLE_ALL_WORDS  # the title holds every word: what a known item looks like
             scored[docnum] = score * bonus
     day = view.day
-    ranked = sorted(scored, key=lambda d: (-scored[d], -day[d], d))
+    # The top `need` by a heap, not a sort of every scored document (的: 100,000 of them at 100k).
+    ranked = heapq.nsmallest(need, scored, key=lambda d: (-scored[d], -day[d], d))
     if len(ranked) < need:
-        rest = (d for d in docs if d not in scored)
-        ranked.extend(heapq.nsmallest(need - len(ranked), rest, key=lambda d: (-day[d], d)))
+        rest = [d for d in docs if d not in scored]
+        ranked.extend(view.newest_first(rest, need - len(ranked)))
     return [(scored.get(d, 0.0), d) for d in ranked[:need]]
 
 # -- the search -------------------------------------------------------------------

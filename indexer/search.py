@@ -7,13 +7,15 @@ superset of the documents that hold a substring, and the cleaned text itself dec
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
 from collections import Counter
 
+import numpy as np
+
 from indexer.analysis import init_jieba
+from indexer.columns import NO_DAY, day_number
 from indexer.config import Settings
 from indexer.errors import IndexUnavailable, InvalidRequest
 from indexer.normalize import fold
@@ -133,22 +135,29 @@ class ArchiveSearcher:
 
     def _filter_docs(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int] | None:
         # A prefix typed in the query (broker:中信) matches every value holding it; the facet
-        # parameters (exact values) are applied by the caller (see _facet_docs).
-        docs: set[int] | None = None
+        # parameters (exact values) are applied by the caller (see _facet_docs). Over the column
+        # arrays as masks, turned into the matching's set once at the end.
+        mask = None
         for name, values in query.filters.items():
             for value in values:
-                found = view.docs_with(FILTER_COLUMNS[name], value, exact=False)
-                docs = found if docs is None else docs & found
+                found = view.mask_with(FILTER_COLUMNS[name], value, exact=False)
+                mask = found if mask is None else mask & found
         if request.date_from or request.date_to:
-            low, high = request.date_from or "0000", request.date_to or "9999"
-            date = view.date
-            docs = {d for d in (view.live if docs is None else docs) if date[d] and low <= date[d] <= high}
+            # Dates are whole YYYY-MM-DD (query.parse_request), so their day numbers order as the strings did.
+            low = day_number(request.date_from) if request.date_from else 0
+            high = day_number(request.date_to) if request.date_to else 99999999
+            day = view.day_array
+            found = (day != NO_DAY) & (day >= low) & (day <= high)
+            mask = (view.live_mask if mask is None else mask) & found
         if request.indexed_from is not None or request.indexed_to is not None:
-            low = request.indexed_from if request.indexed_from is not None else float("-inf")
-            high = request.indexed_to if request.indexed_to is not None else float("inf")
-            added = view.added
-            docs = {d for d in (view.live if docs is None else docs) if low <= added[d] <= high}
-        return docs
+            added = view.added_array
+            found = np.ones(len(added), dtype=bool)
+            if request.indexed_from is not None:
+                found &= added >= request.indexed_from
+            if request.indexed_to is not None:
+                found &= added <= request.indexed_to
+            mask = (view.live_mask if mask is None else mask) & found
+        return None if mask is None else view.docs_of(mask)
 
     @staticmethod
     def _facet_docs(view: IndexView, request: SearchRequest) -> dict[str, set[int]]:
@@ -156,26 +165,30 @@ class ArchiveSearcher:
         rating=推荐 is not 强烈推荐; UNKNOWN selects the documents without a value)."""
         selected = {}
         for name, values in request.filters().items():
-            found: set[int] = set()
+            found = None
             for value in values:
-                found |= view.docs_with(name, "" if value == UNKNOWN else fold(value), exact=True)
-            selected[name] = found
+                mask = view.mask_with(name, "" if value == UNKNOWN else fold(value), exact=True)
+                found = mask if found is None else found | mask
+            selected[name] = view.docs_of(found)
         return selected
 
     @staticmethod
     def _facets(view: IndexView, selected: dict[str, set[int]], unselected: set[int], docs: set[int]) -> dict[str, list]:
         """Facet counts, disjunctive: a selected facet counts over the documents every other
-        filter selects, so its other values stay listed with what picking them would add."""
+        filter selects, so its other values stay listed with what picking them would add.
+        Counted over the column arrays (np.bincount of the documents' value codes)."""
         facets = {}
+        docs_mask = None
         for name in FACETS:
             if name in selected:
-                base = _narrowed(unselected, {other: found for other, found in selected.items() if other != name})
+                base = view.mask_of(_narrowed(unselected, {other: found for other, found in selected.items() if other != name}))
             else:
-                base = docs
-            counts = Counter(map(view.columns[name].__getitem__, base))
-            unknown = counts.pop("", 0) + counts.pop(None, 0)
+                docs_mask = view.mask_of(docs) if docs_mask is None else docs_mask
+                base = docs_mask
+            counts = view.value_counts(name, base)
+            unknown = counts.pop("", 0)
             if unknown:
-                counts[UNKNOWN] += unknown
+                counts[UNKNOWN] = counts.get(UNKNOWN, 0) + unknown
             facets[name] = [[value, n] for value, n in sorted(counts.items(), key=_facet_order)]
         return facets
 
@@ -214,13 +227,8 @@ class ArchiveSearcher:
             last = max(1, -(-total // request.size))
             raise InvalidRequest("page_beyond_end", page=request.page, last=last, total=total)
         need = start + request.size
-        if request.sort == "date":
-            day = view.day
-            top = heapq.nsmallest(need, docs, key=lambda d: (-day[d], d))
-            page = [(0.0, d) for d in top[start:need]]
-        elif request.sort == "added":
-            added = view.added
-            top = heapq.nsmallest(need, docs, key=lambda d: (-added[d], d))
+        if request.sort in ("date", "added"):
+            top = view.newest_first(docs, need, by="day" if request.sort == "date" else "added")
             page = [(0.0, d) for d in top[start:need]]
         else:
             page = self._rank(view, query, docs, need)[start:need]

@@ -14,16 +14,21 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, LockError, clean_files
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
 
 from indexer.config import Settings
+from indexer import columns as report_columns
 from indexer import integrity
 from indexer.errors import IndexUnavailable
 from indexer.postings import PostingsBuilder, open_segment, postings_path
 from indexer.postings import verify as verify_postings
 from indexer.schema import SCHEMA_VERSION, build_schema
+
+# The Whoosh columns each segment's column file (indexer.columns) is written from.
+COLUMN_NAMES = ("date", "broker", "industry", "rating", "analysts", "codes", "content_hash", "added_at")
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +109,17 @@ class IndexStore:
             integrity.record_damage(build, damage, "open")
             raise IndexUnavailable(damage.message()) from None
         try:
-            ix = whoosh_index.open_dir(str(build), indexname=INDEX_NAME)
+            # supports_mmap=False: with a map, Whoosh copies each file it opens out of a segment's
+            # compound file into a BytesIO (BufferFile), the stored-fields column among them (every
+            # report's packed text): 3.9 KB a document in every searcher process at 100,000
+            # (bench/memory_bench.py). Read from the file instead, it holds nothing per document.
+            ix = FileStorage(str(build), supports_mmap=False).open_index(INDEX_NAME)
             with ix.reader() as reader:     # reads every segment's header (and fails on a missing file)
                 segments = [leaf.segment() for leaf, _ in reader.leaf_readers()]
             for segment in segments:
                 if segment is not None:     # an empty index has no segment
                     verify_postings(postings_path(build, segment.segment_id()))
+                    report_columns.verify(report_columns.columns_path(build, segment.segment_id()))
             return ix
         except Exception as exc:  # whoosh raises many kinds for a damaged folder
             raise IndexUnavailable(f"index at {build} cannot be opened ({exc}): run `python -m indexer build`") from None
@@ -191,10 +201,23 @@ def toc_name(generation: int) -> str:
     return f"_{INDEX_NAME}_{generation}"
 
 
+def write_segment_columns(storage, schema, segment) -> None:
+    """The column file of a segment Whoosh has just written (indexer.columns), read from Whoosh's own
+    columns of it: the new segment of a commit, a merge's or a build worker's. Reading them back costs
+    about a second per 100,000 documents, once per segment, where every searcher read them at open."""
+    reader = SegmentReader(storage, schema, segment)
+    try:
+        values = {name: list(reader.column_reader(name)) for name in COLUMN_NAMES}
+    finally:
+        reader.close()
+    report_columns.write(report_columns.columns_path(storage.folder, segment.segment_id()), values)
+
+
 def write_segment_sums(folder: str | Path, segment_id: str) -> None:
-    """The checksum manifest of a segment whose files are complete: Whoosh's compound file and our postings."""
+    """The checksum manifest of a segment whose files are complete: Whoosh's compound file, our postings and columns."""
     folder = Path(folder)
-    files = [folder / f"{segment_id}.seg", postings_path(folder, segment_id)]
+    files = [folder / f"{segment_id}.seg", postings_path(folder, segment_id),
+             report_columns.columns_path(folder, segment_id)]
     integrity.write_manifest(integrity.manifest_path(folder, segment_id), {f.name: f for f in files})
 
 
@@ -257,6 +280,7 @@ class _SegmentWriter(SegmentWriter):
         folder = Path(self.storage.folder)
         if self.newsegment in segments:     # documents went in: Whoosh wrote the new segment
             self.report_postings.write(postings_path(folder, self.newsegment.segment_id()))
+            write_segment_columns(self.storage, self.schema, self.newsegment)
         for segment in segments:
             if not integrity.manifest_path(folder, segment.segment_id()).exists():
                 write_segment_sums(folder, segment.segment_id())
@@ -403,6 +427,7 @@ def write_part(build: Path, documents: Iterable[tuple[dict, dict]]):
             return None
         segment = writer._finalize_segment()
         writer.report_postings.write(postings_path(writer.storage.folder, segment.segment_id()))
+        write_segment_columns(writer.storage, writer.schema, segment)
         write_segment_sums(writer.storage.folder, segment.segment_id())
         return segment
     except BaseException:

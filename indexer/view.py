@@ -12,13 +12,18 @@ import pickle
 import struct
 import threading
 import zlib
-from array import array
+from bisect import bisect_right
+from collections.abc import Set
 from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
 from indexer import integrity
+import numpy as np
+
 from indexer.analysis import plan_substring
+from indexer.columns import SegmentColumns
+from indexer.columns import open_segment as open_columns
 from indexer.errors import IndexUnavailable
 from indexer.messages import Message
 from indexer.normalize import fold
@@ -31,7 +36,6 @@ POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 M
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles).
 DECODE_ERRORS = (zlib.error, IndexError, struct.error, EOFError, pickle.UnpicklingError, UnicodeDecodeError)
-COLUMNS = ("date", "broker", "industry", "rating", "analysts", "codes", "content_hash", "added_at")
 
 
 class TextCache:
@@ -90,11 +94,52 @@ def _reads_index(what: str):
     return decorate
 
 
-class IndexView:
-    """One generation of the index opened for searching, with its columns in memory.
+class LiveDocs(Set):
+    """The live documents of a generation as a read-only set over its bool mask (a byte per document,
+    where a frozenset of ints took about 70): iteration, `in` and len() as a frozenset's."""
 
-    Column values are read once per segment (segments never change; a new generation
-    mostly adds a small one), so a commit by the watcher costs the next search little.
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+        self._flags = memoryview(mask)      # indexing a memoryview gives a Python bool, fast
+        self._count = int(np.count_nonzero(mask))
+
+    def __contains__(self, docnum) -> bool:
+        return isinstance(docnum, int) and 0 <= docnum < len(self._flags) and self._flags[docnum]
+
+    def __iter__(self):
+        return iter(np.flatnonzero(self.mask).tolist())
+
+    def __len__(self) -> int:
+        return self._count
+
+    @classmethod
+    def _from_iterable(cls, iterable) -> set:
+        return set(iterable)       # the result of `live & other`: a plain set
+
+
+class HashColumn:
+    """Content hashes by global document number (str), read from each segment's mapped column file."""
+
+    def __init__(self, bases: list[int], segments: list[SegmentColumns]):
+        self._bases, self._segments = bases, segments
+
+    def __getitem__(self, docnum: int) -> str:
+        i = bisect_right(self._bases, docnum) - 1
+        return self._segments[i].hash_at(docnum - self._bases[i])
+
+    def __len__(self) -> int:
+        return self._bases[-1] + self._segments[-1].doc_count if self._segments else 0
+
+
+class IndexView:
+    """One generation of the index opened for searching.
+
+    Its columns (dates, times added, content hashes, facet values) are the segments' column files,
+    memory-mapped (indexer.columns) and opened once per segment (segments never change; a new
+    generation mostly adds a small one), so a commit by the watcher costs the next search little
+    and the pages are shared by every searcher process. Per generation only the day, the time added
+    and the two lengths are copied into one array each (20 bytes a document: a fancy index and a
+    sort over one array, where per-segment pieces would need a lookup per document).
     """
 
     def __init__(self, ix, build: str, texts: dict, segment_columns: dict):
@@ -105,60 +150,111 @@ class IndexView:
         self.searcher = ix.searcher()
         self.lock = threading.Lock()    # Whoosh's stored fields and columns: one reader at a time
         reader = self.searcher.reader()
-        self.live = frozenset(reader.all_doc_ids())
-        self.columns: dict[str, list] = {name: [] for name in COLUMNS}
         self.segments: list[tuple[int, SegmentPostings]] = []
-        self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
+        self.column_segments: list[tuple[int, SegmentColumns]] = []
         used = {}
+        masks, days, added = [], [], []
+        lengths: dict[str, list] = {name: [] for name in SCORED_FIELDS}
         for leaf, offset in reader.leaf_readers():
             if leaf.segment() is None:      # an index with no documents yet
                 continue
-            key = (build, leaf.segment().segment_id())
+            segment_id = leaf.segment().segment_id()
+            key = (build, segment_id)
             values = segment_columns.get(key)
             if values is None:
-                values = {name: list(leaf.column_reader(name)) for name in COLUMNS}
-                values["content_hash"] = [h.decode("utf-8") if isinstance(h, bytes) else h for h in values["content_hash"]]
-                values["postings"] = open_segment(ix.storage.folder, leaf.segment().segment_id())
+                values = {"columns": open_columns(ix.storage.folder, segment_id),
+                          "postings": open_segment(ix.storage.folder, segment_id)}
             used[key] = values
-            for name in COLUMNS:
-                self.columns[name].extend(values[name])
-            postings = values["postings"]
+            columns, postings = values["columns"], values["postings"]
             self.segments.append((offset, postings))
+            self.column_segments.append((offset, columns))
+            mask = np.ones(columns.doc_count, dtype=bool)
+            if leaf.has_deletions():
+                mask[np.fromiter(leaf.segment().deleted_docs(), dtype=np.intp)] = False
+            masks.append(mask)
+            days.append(columns.day)
+            added.append(columns.added)
             for name in SCORED_FIELDS:
-                self.lengths[name].extend(postings.lengths[name])
+                lengths[name].append(np.frombuffer(postings.lengths[name], dtype=np.uint32))
         segment_columns.clear()
         segment_columns.update(used)
+        self.bases = [offset for offset, _ in self.column_segments]
+        self.live_mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        self.live = LiveDocs(self.live_mask)
+        self.deleted = frozenset(np.flatnonzero(~self.live_mask).tolist())     # few: merges drop them
+        # Numbers, for sorting and filtering over arrays; the memoryviews give Python ints to loops.
+        self.day_array = np.concatenate(days) if days else np.zeros(0, dtype=np.int32)
+        self.added_array = np.concatenate(added) if added else np.zeros(0, dtype=np.int64)
+        self.day = memoryview(self.day_array)               # 20250204 for "2025-02-04", -1 for no date
+        self.added = memoryview(self.added_array)
+        self.lengths = {name: memoryview(np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32))
+                        for name, parts in lengths.items()}
         self.total_length = {name: sum(p.total_length[name] for _, p in self.segments) for name in SCORED_FIELDS}
-        self.deleted = frozenset(range(len(self.columns["date"]))) - self.live if reader.has_deletions() else frozenset()
-        self.date = self.columns["date"]
-        self.hash = self.columns["content_hash"]
-        self.added = self.columns["added_at"]
+        self.hash = HashColumn(self.bases, [c for _, c in self.column_segments])
         self._texts = texts     # content hash -> (folded text, folded title): shared across generations
-        self._by_value: dict[str, dict[str, set[int]]] = {}
         self._files = reader.column_reader("files") if self.live else {}
-        # Newest first as a number: 20250204 for "2025-02-04", -1 for no date (sorts last).
-        self.day = [int(d.replace("-", "")) if d else -1 for d in self.date]
         self.doc_count = len(self.live)
         self._postings: dict[tuple[str, str], frozenset[int]] = {}
         self.memo: dict[str, dict] = {}     # what was worked out from this generation (ids by file name)
         self._weights: dict[str, dict[int, int]] = {}
         self._postings_size = 0
 
+    # -- columns ----------------------------------------------------------------------------
+    def mask_of(self, docs) -> np.ndarray:
+        """A bool array over every document number, True for `docs` (a set of document numbers)."""
+        if docs is self.live:
+            return self.live_mask
+        mask = np.zeros(len(self.live_mask), dtype=bool)
+        if docs:
+            mask[np.fromiter(docs, dtype=np.intp, count=len(docs))] = True
+        return mask
+
+    @staticmethod
+    def docs_of(mask: np.ndarray) -> set[int]:
+        """The document numbers of a mask, as the set the matching works with."""
+        return set(np.flatnonzero(mask).tolist())
+
+    def mask_with(self, name: str, value: str, exact: bool = False) -> np.ndarray:
+        """Live documents whose column `name` folds to `value` (exact) or holds it (a typed `broker:中信`), as a mask."""
+        parts = []
+        for _, columns in self.column_segments:
+            codes = columns.matching(name, value, exact)
+            parts.append(np.isin(columns.codes(name), codes) if len(codes) else np.zeros(columns.doc_count, dtype=bool))
+        mask = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        return mask & self.live_mask
+
     def docs_with(self, name: str, value: str, exact: bool = False) -> set[int]:
         """Live documents whose column `name` folds to `value` (exact) or contains it (a typed `broker:中信`)."""
-        index = self._by_value.get(name)
-        if index is None:
-            index = {}
-            for docnum in self.live:
-                index.setdefault(fold(self.columns[name][docnum] or ""), set()).add(docnum)
-            self._by_value[name] = index
-        found: set[int] = set(index.get(value, ()))
-        if exact:
-            return found
-        for known, docs in index.items():
-            if known and known != value and value in known:
-                found |= docs
-        return found
+        return self.docs_of(self.mask_with(name, value, exact))
+
+    def value_counts(self, name: str, mask: np.ndarray) -> dict[str, int]:
+        """{value as written: documents} of a CODED column over the documents of a mask (np.bincount per segment)."""
+        counts: dict[str, int] = {}
+        for base, columns in self.column_segments:
+            codes = columns.codes(name)[mask[base:base + columns.doc_count]]
+            if not len(codes):
+                continue
+            table = columns.values(name)
+            tally = np.bincount(codes, minlength=len(table))
+            for code in np.flatnonzero(tally).tolist():
+                value = table[code]
+                counts[value] = counts.get(value, 0) + int(tally[code])
+        return counts
+
+    def newest_first(self, docs, need: int, by: str = "day") -> list[int]:
+        """The first `need` of `docs` by day (or time added: by="added"), newest first, then by document number."""
+        if not docs or need <= 0:
+            return []
+        numbers = np.fromiter(docs, dtype=np.int64, count=len(docs))
+        keys = -(self.day_array if by == "day" else self.added_array)[numbers].astype(np.int64)
+        if len(numbers) > 4 * need:
+            # Only the keys up to the need-th smallest can place: a partition, then a sort of those
+            # (the ties at the threshold all kept, so the order by document number stays exact).
+            threshold = np.partition(keys, need - 1)[need - 1]
+            near = keys <= threshold
+            numbers, keys = numbers[near], keys[near]
+        order = np.lexsort((numbers, keys))[:need]
+        return numbers[order].tolist()
 
     def close(self) -> None:
         self.searcher.close()

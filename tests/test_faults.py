@@ -126,7 +126,7 @@ NOISE = 64 * 1024
 def damage_index(live: Path, damage: str) -> str:
     """Damage the live generation's files as `damage` says; the kind of file damaged."""
     how, _, kind = damage.partition(":")
-    pattern = {"seg": "*.seg", "postings": "*.post", "toc": "*.toc", "sums": "reports_*.sums"}.get(kind, "")
+    pattern = {"seg": "*.seg", "postings": "*.post", "columns": "*.cols", "toc": "*.toc", "sums": "reports_*.sums"}.get(kind, "")
     for path in sorted(live.glob(pattern)) if pattern else []:
         data = bytearray(path.read_bytes())
         stat = path.stat()
@@ -149,7 +149,8 @@ def damage_index(live: Path, damage: str) -> str:
 
 DAMAGES = ["remove_toc", "truncate_segments", "remove_postings", "truncate_postings", "remove_live",
            "noise:seg", "noise:postings", "truncate:seg", "truncate:postings",
-           "flip:seg", "flip:postings", "flip:toc", "flip:sums", "flip_in_place:seg", "noise_in_place:postings"]
+           "flip:seg", "flip:postings", "flip:toc", "flip:sums", "flip_in_place:seg", "noise_in_place:postings",
+           "remove_columns", "noise:columns", "truncate:columns", "noise_in_place:columns"]
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
@@ -170,6 +171,9 @@ def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sampl
     elif damage == "truncate_postings":
         for postings in live.glob("*.post"):
             postings.write_bytes(postings.read_bytes()[:-10])
+    elif damage == "remove_columns":
+        for columns in live.glob("*.cols"):
+            columns.unlink()
     elif damage == "remove_live":
         store.live.unlink()
     else:
@@ -181,7 +185,7 @@ def test_damaged_index_gives_a_clear_message_everywhere_and_build_recovers(sampl
             store.open().close()
             assert store.scrubber().scrub() is None
             found_by = "scrub"
-        suffix = {"seg": ".seg", "postings": ".post", "toc": ".toc", "sums": ".sums"}[kind]
+        suffix = {"seg": ".seg", "postings": ".post", "columns": ".cols", "toc": ".toc", "sums": ".sums"}[kind]
         report = status_report(sample_index)
         assert report["code"] == "index_damaged" and report["params"]["file"].endswith(suffix), report
         record_property(f"damage:{damage}", found_by)
