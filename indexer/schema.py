@@ -8,7 +8,7 @@ import zlib
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11     # 11: bigram positions in the postings (indexer.postings MAGIC 3)
 TITLE_BOOST = 3.0
 
 
