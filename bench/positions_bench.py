@@ -1,0 +1,301 @@
+"""Positions in the bigram postings: search latency, index size and build time, against the engine before them.
+
+Usage: python bench/positions_bench.py [--archive DIR] [--out DIR] [--build-size N] [--skip-builds]
+
+What is compared, in one run:
+- search: one index of the archive (scale_bench.py's synthetic 100,000 documents by default),
+  built by this code, searched in one process with search_bench.py's query set (size 10: total,
+  facets, snippets) twice: CJK terms of three or more characters decided by the bigrams'
+  positions (this code), and checked against the folded texts as before the positions
+  (indexer.view.MATCH_BY_POSITIONS = False, the baseline). Per mode a cold pass (first reads:
+  texts not yet in the searcher's text cache) in a fresh process each, then warm passes
+  interleaved in one process (mode A, mode B, A, B, ...): p50/p99 of the per-query medians, the
+  slowest queries, and common-character phrases (习近平 and the like) one by one.
+- size: the live index folder of this code against the same archive indexed by the code before
+  positions (the merge base with main, extracted from git), and the text's UTF-8 bytes.
+- build: wall and CPU seconds of both builds (workers=2, each in a fresh process) and their ratio:
+  what positions cost at build. The old build is of the whole archive unless --build-size takes
+  its first N documents (both codes then build that subset for the ratio, interleaved).
+The indexes are written under --out (bench/data/positions by default), never into the archive's
+folder. Writes the section "Positions in the postings (positions_bench.py)" of bench/REPORT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import md_table, percentile  # noqa: E402
+from bench.corpus import DATA  # noqa: E402
+from bench.index_bench import folder_size  # noqa: E402
+from bench.report import replace_section  # noqa: E402
+from bench.search_bench import QUERIES, timed  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parent.parent
+SECTION = "Positions in the postings (positions_bench.py)"
+ARCHIVE = DATA / "scale_100000" / "archive"
+MAIN_ARCHIVE = Path("/work/main/bench/data/scale_100000/archive")
+OUT = DATA / "positions"
+WARM_PASSES = 3
+# Phrases of the corpora's most common characters (the slow ones for a text check); exactness.py
+# draws more of them from the texts themselves.
+PHRASES = ['"习近平"', '"高质量发展"', '"中国经济"', '"人民群众"', '"我们的"', '"发展的"', '"经济发展"',
+           '"国内外"', '"社会主义"', '"有限公司"', '"同比增长"', '"新质生产力"']
+
+BUILD_SCRIPT = """
+import json, resource, sys, time
+from pathlib import Path
+from indexer.config import DEFAULT_CONFIG, load_settings
+from indexer.indexing import Indexer
+root, index_dir = sys.argv[1], sys.argv[2]
+settings = load_settings(DEFAULT_CONFIG, environ={}, overrides={
+    "archive": {"root": root}, "index": {"dir": index_dir, "workers": 2}})
+settings.var_dir.mkdir(parents=True, exist_ok=True)
+def cpu():
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+cpu0, started = cpu(), time.perf_counter()
+result = Indexer(settings).build()
+print(json.dumps({"documents": result.documents, "wall": time.perf_counter() - started, "cpu": cpu() - cpu0}))
+"""
+
+
+def base_code(out: Path) -> Path:
+    """The indexer before positions (the merge base with main), extracted from git into `out`."""
+    commit = subprocess.run(["git", "-C", str(PROJECT), "merge-base", "HEAD", "main"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    folder = out / f"code-{commit[:10]}"
+    if not (folder / "indexer").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(PROJECT), "archive", commit, "indexer", "config.toml"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def subset(archive: Path, size: int, out: Path) -> Path:
+    """The first `size` documents of the archive (its folders of 1,000 files), as hard links."""
+    folder = out / f"archive-{size}"
+    if not folder.is_dir():
+        tmp = out / f"archive-{size}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        files = sorted(p for p in archive.rglob("*") if p.is_file())[:size]
+        for path in files:
+            target = tmp / path.relative_to(archive)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+        tmp.rename(folder)
+    return folder
+
+
+def build(code: Path, root: Path, index_dir: Path) -> dict:
+    """A full build (workers=2) by the code in `code`, in a fresh process; wall, CPU, index bytes."""
+    shutil.rmtree(index_dir.parent, ignore_errors=True)
+    index_dir.parent.mkdir(parents=True)
+    shared_cache = DATA / "jieba.cache"     # jieba's dictionary cache: not a build cost
+    if not shared_cache.exists():
+        shared_cache = MAIN_ARCHIVE.parent.parent / "jieba.cache"
+    if shared_cache.exists():
+        shutil.copy(shared_cache, index_dir.parent / "jieba.cache")
+    answer = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(root), str(index_dir)], cwd=code,
+                            env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True)
+    if answer.returncode != 0:
+        raise SystemExit(f"the build by {code} failed:\n{answer.stderr[-3000:]}")
+    found = json.loads(answer.stdout.strip().splitlines()[-1])
+    live = (index_dir / "live").resolve()
+    found["index_bytes"] = folder_size(live)
+    found["postings_bytes"] = sum(p.stat().st_size for p in live.glob("*.post"))
+    return found
+
+
+# -- search (each mode's cold pass in a fresh process: `--phase search`) ------------------------------
+
+def settings_of(root: Path, index_dir: Path):
+    from indexer.config import DEFAULT_CONFIG, load_settings
+
+    return load_settings(DEFAULT_CONFIG, environ={}, overrides={
+        "archive": {"root": str(root)}, "index": {"dir": str(index_dir), "workers": 2}})
+
+
+def query_list(searcher, settings) -> list[dict]:
+    from bench.scale_bench import query_set
+
+    queries = query_set(searcher, settings)
+    return queries + [{"q": q} for q in PHRASES if {"q": q} not in queries]
+
+
+def search_phase(root: Path, index_dir: Path, positions: bool, warm: bool) -> dict:
+    """Per query, ms of a cold pass (this fresh process's first) and, with warm, of the warm passes
+    of both modes interleaved (this mode first)."""
+    import indexer.view as view_module
+    from indexer.query import parse_request
+    from indexer.search import ArchiveSearcher
+
+    settings = settings_of(root, index_dir)
+    searcher = ArchiveSearcher(settings)
+    searcher.view()
+    queries = query_list(searcher, settings)
+
+    def run(params: dict, by_positions: bool) -> tuple[float, int]:
+        view_module.MATCH_BY_POSITIONS = by_positions
+        ms, answer = timed(searcher.search, parse_request({**params, "size": 10}, settings))
+        return ms, answer["total"]
+
+    cold = [run(params, positions) for params in queries]
+    result = {"queries": [show(q) for q in queries], "cold": [ms for ms, _ in cold], "totals": [t for _, t in cold]}
+    if warm:
+        samples = {True: [[] for _ in queries], False: [[] for _ in queries]}
+        totals = {True: [], False: []}
+        for _ in range(WARM_PASSES):
+            for i, params in enumerate(queries):
+                for mode in (positions, not positions):
+                    ms, total = run(params, mode)
+                    samples[mode][i].append(ms)
+                    if len(totals[mode]) <= i:
+                        totals[mode].append(total)
+        result["warm"] = {str(mode): [statistics.median(s) for s in samples[mode]] for mode in (True, False)}
+        result["warm_totals"] = {str(mode): totals[mode] for mode in (True, False)}
+    return result
+
+
+def show(params: dict) -> str:
+    extra = ", ".join(f"{k}={v}" for k, v in params.items() if k != "q")
+    return params.get("q", "") + (f" ({extra})" if extra else "")
+
+
+def run_search_phase(root: Path, index_dir: Path, positions: bool, warm: bool) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--phase", "search", "--archive", str(root),
+               "--index", str(index_dir), "--positions", "1" if positions else "0"] + (["--warm"] if warm else [])
+    answer = subprocess.run(command, capture_output=True, text=True)
+    if answer.returncode != 0:
+        raise SystemExit(f"the search phase failed:\n{answer.stderr[-3000:]}")
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+def mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def write_report(results: dict) -> str:
+    text_bytes = results["text_bytes"]
+    new, old = results["build_new"], results["build_old"]
+    cold_pos, cold_text = results["cold_positions"], results["cold_text"]
+    warm = results["warm"]
+    queries = cold_pos["queries"]
+    mismatched = [q for q, a, b in zip(queries, cold_pos["totals"], cold_text["totals"]) if a != b]
+    rows = []
+    for label, ms in (("positions, cold", cold_pos["cold"]), ("text check, cold", cold_text["cold"]),
+                      ("positions, warm", warm["True"]), ("text check, warm", warm["False"])):
+        rows.append([label, f"{percentile(ms, 50):.1f}", f"{percentile(ms, 99):.1f}", f"{max(ms):.1f}",
+                     f"{statistics.fmean(ms):.1f}"])
+    latency = md_table(["matching", "p50 ms", "p99 ms", "max ms", "mean ms"], rows)
+    order = sorted(range(len(queries)), key=lambda i: -max(cold_text["cold"][i], warm["False"][i]))
+    shown = [i for i in order[:8]] + [i for i, q in enumerate(queries) if q.strip('"') in ("习近平",) and i not in order[:8]]
+    slow = md_table(["query", "documents", "text check cold ms", "positions cold ms", "text check warm ms",
+                     "positions warm ms", "warm ratio"],
+                    [[queries[i], f"{cold_pos['totals'][i]:,}", f"{cold_text['cold'][i]:.1f}", f"{cold_pos['cold'][i]:.1f}",
+                      f"{warm['False'][i]:.1f}", f"{warm['True'][i]:.1f}",
+                      f"{warm['False'][i] / max(warm['True'][i], 0.01):.1f}×"] for i in shown])
+    sizes = md_table(["index", "index folder", "of which postings", "index / text", "build wall s", "build CPU s"],
+                     [[label, mb(b["index_bytes"]), mb(b["postings_bytes"]),
+                       f"{b['index_bytes'] / text_bytes:.2f}×" if b.get("documents") == results["documents"] else "",
+                       f"{b['wall']:.0f}", f"{b['cpu']:.0f}"]
+                      for label, b in (("before positions", old), ("with positions", new))])
+    build_line = ""
+    if results.get("build_ratio"):
+        r = results["build_ratio"]
+        build_line = (f"Build cost of positions, {r['documents']:,} documents, both codes interleaved "
+                      f"({r['rounds']} rounds, medians): wall {r['wall_ratio']:.2f}×, CPU {r['cpu_ratio']:.2f}× "
+                      f"the build before positions.\n\n")
+    body = (
+        f"Run of {time.strftime('%Y-%m-%d')}: {results['documents']:,} documents of scale_bench.py's synthetic archive "
+        f"({mb(text_bytes)} of text), built with workers=2 by this code (bigram positions in the postings) and by "
+        f"the code before it (the merge base, {results['base']}). Search: {len(queries)} queries (search_bench.py's "
+        f"set plus {len(PHRASES)} common-character phrases), size 10 with total, facets and snippets, in one process "
+        f"over the index with positions, matching 3+ character CJK terms by positions (this code) and by the text "
+        f"check it replaces (`MATCH_BY_POSITIONS = False`, the baseline) on the same index. Cold: the first pass of "
+        f"a fresh process per mode (texts not yet cached); warm: the median of {WARM_PASSES} passes after it, the "
+        f"two modes interleaved query by query in one process. Both modes found the same number of documents for "
+        f"{len(queries) - len(mismatched)} of {len(queries)} queries"
+        + (f" (differing: {', '.join(mismatched)})" if mismatched else "") + ".\n\n"
+        + latency + "\n\nThe slowest queries (by the text check) and 习近平:\n\n" + slow
+        + "\n\nIndex and build (the index folder holds the stored texts too):\n\n" + sizes + "\n\n" + build_line
+    )
+    replace_section(SECTION, body)
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, default=ARCHIVE if ARCHIVE.is_dir() else MAIN_ARCHIVE)
+    parser.add_argument("--out", type=Path, default=OUT, help="where the indexes are built (default bench/data/positions)")
+    parser.add_argument("--build-size", type=int, default=0,
+                        help="measure the build ratio on the first N documents, both codes interleaved (0: the old "
+                             "code builds the whole archive once, beside the new)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the interleaved builds with --build-size")
+    parser.add_argument("--skip-builds", action="store_true", help="reuse the indexes and build figures under --out")
+    parser.add_argument("--phase", choices=("search",), help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--positions", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.phase == "search":
+        print(json.dumps(search_phase(args.archive, args.index, args.positions == "1", args.warm)))
+        return 0
+    args.archive = args.archive.resolve()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    old_code = base_code(out)
+    base = old_code.name.removeprefix("code-")
+    builds_file = out / "builds.json"
+    builds = json.loads(builds_file.read_text()) if args.skip_builds and builds_file.exists() else {}
+    new_index, old_index = out / "new" / "index", out / "old" / "index"
+    if "new" not in builds:
+        builds["new"] = build(PROJECT, args.archive, new_index)
+        print("built with positions:", builds["new"], flush=True)
+        builds_file.write_text(json.dumps(builds))
+    if "old" not in builds:
+        builds["old"] = build(old_code, args.archive, old_index)
+        print("built before positions:", builds["old"], flush=True)
+        builds_file.write_text(json.dumps(builds))
+    if args.build_size and "ratio" not in builds:
+        root = subset(args.archive, args.build_size, out)
+        walls = {"new": [], "old": []}
+        cpus = {"new": [], "old": []}
+        for _ in range(args.rounds):
+            for label, code in (("old", old_code), ("new", PROJECT)):
+                b = build(code, root, out / f"subset-{label}" / "index")
+                walls[label].append(b["wall"])
+                cpus[label].append(b["cpu"])
+        builds["ratio"] = {"documents": args.build_size, "rounds": args.rounds,
+                           "wall_ratio": statistics.median(walls["new"]) / statistics.median(walls["old"]),
+                           "cpu_ratio": statistics.median(cpus["new"]) / statistics.median(cpus["old"])}
+        builds_file.write_text(json.dumps(builds))
+    described = args.archive.parent / "archive.json"     # scale_bench.py's count of the text's bytes
+    text_bytes = (json.loads(described.read_text())["text_bytes"] if described.exists()
+                  else sum(p.stat().st_size for p in args.archive.rglob("*") if p.is_file()))
+    cold_text = run_search_phase(args.archive, new_index, positions=False, warm=False)
+    cold_positions = run_search_phase(args.archive, new_index, positions=True, warm=True)
+    results = {"documents": builds["new"]["documents"], "text_bytes": text_bytes, "base": base,
+               "build_new": builds["new"], "build_old": builds["old"], "build_ratio": builds.get("ratio"),
+               "cold_positions": cold_positions, "cold_text": cold_text, "warm": cold_positions["warm"]}
+    (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    print(write_report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
