@@ -152,8 +152,13 @@ def search_phase(root: Path, index_dir: Path, positions: bool, warm: bool) -> di
         ms, answer = timed(searcher.search, parse_request({**params, "size": 10}, settings))
         return ms, answer["total"]
 
-    cold = [run(params, positions) for params in queries]
-    result = {"queries": [show(q) for q in queries], "cold": [ms for ms, _ in cold], "totals": [t for _, t in cold]}
+    cold, read = [], []
+    for params in queries:
+        before = len(searcher._texts.entries)
+        cold.append(run(params, positions))
+        read.append(len(searcher._texts.entries) - before)     # texts read (and decompressed) by this query
+    result = {"queries": [show(q) for q in queries], "cold": [ms for ms, _ in cold], "totals": [t for _, t in cold],
+              "texts_read": read}
     if warm:
         samples = {True: [[] for _ in queries], False: [[] for _ in queries]}
         totals = {True: [], False: []}
@@ -164,9 +169,36 @@ def search_phase(root: Path, index_dir: Path, positions: bool, warm: bool) -> di
                     samples[mode][i].append(ms)
                     if len(totals[mode]) <= i:
                         totals[mode].append(total)
+        result["proximity"] = proximity_cost(searcher, settings, queries, run)
         result["warm"] = {str(mode): [statistics.median(s) for s in samples[mode]] for mode in (True, False)}
         result["warm_totals"] = {str(mode): totals[mode] for mode in (True, False)}
     return result
+
+
+def proximity_cost(searcher, settings, queries: list[dict], run) -> dict:
+    """ms of the queries of several terms with ranking's proximity pool (RANK_POOL, its texts read
+    afresh: the text cache emptied before each) against the same with no pool, interleaved."""
+    import indexer.ranking as ranking
+    from indexer.query import parse_query
+
+    several = [q for q in queries if len([t for t in parse_query(q["q"]).positive_terms() if not t.field]) > 1]
+    pool = ranking.RANK_POOL
+    samples = {pool: [[] for _ in several], 0: [[] for _ in several]}
+    read = [0] * len(several)
+    try:
+        for _ in range(WARM_PASSES):
+            for i, params in enumerate(several):
+                for size in (pool, 0):
+                    ranking.RANK_POOL = size
+                    searcher._texts.clear()
+                    samples[size][i].append(run(params, True)[0])
+                    if size:
+                        read[i] = len(searcher._texts.entries)
+    finally:
+        ranking.RANK_POOL = pool
+        searcher._texts.clear()
+    return {"queries": [show(q) for q in several], "pool": pool, "texts_read": read,
+            "with": [statistics.median(m) for m in samples[pool]], "without": [statistics.median(m) for m in samples[0]]}
 
 
 def show(params: dict) -> str:
@@ -205,10 +237,21 @@ def write_report(results: dict) -> str:
     order = sorted(range(len(queries)), key=lambda i: -max(cold_text["cold"][i], warm["False"][i]))
     shown = [i for i in order[:8]] + [i for i, q in enumerate(queries) if q.strip('"') in ("习近平",) and i not in order[:8]]
     slow = md_table(["query", "documents", "text check cold ms", "positions cold ms", "text check warm ms",
-                     "positions warm ms", "warm ratio"],
+                     "positions warm ms", "warm ratio", "texts read cold: text check / positions"],
                     [[queries[i], f"{cold_pos['totals'][i]:,}", f"{cold_text['cold'][i]:.1f}", f"{cold_pos['cold'][i]:.1f}",
                       f"{warm['False'][i]:.1f}", f"{warm['True'][i]:.1f}",
-                      f"{warm['False'][i] / max(warm['True'][i], 0.01):.1f}×"] for i in shown])
+                      f"{warm['False'][i] / max(warm['True'][i], 0.01):.1f}×",
+                      f"{cold_text['texts_read'][i]:,} / {cold_pos['texts_read'][i]:,}"] for i in shown])
+    prox = cold_pos["proximity"]
+    proximity = (
+        f"Texts read in the cold pass, all {len(queries)} queries: {sum(cold_text['texts_read']):,} with the text check, "
+        f"{sum(cold_pos['texts_read']):,} with positions (what is left: the 10 hits' snippets, ranking's proximity "
+        f"pool and its scoring from texts). Ranking's proximity bonus reads the texts of its pool (RANK_POOL = "
+        f"{prox['pool']}) for queries of several terms: over the {len(prox['queries'])} such queries, each run with "
+        f"the text cache emptied first, the pool and no pool interleaved ({WARM_PASSES} rounds, medians), "
+        f"p50 {percentile(prox['with'], 50):.1f} vs {percentile(prox['without'], 50):.1f} ms, "
+        f"max {max(prox['with'], default=0):.1f} vs {max(prox['without'], default=0):.1f} ms, "
+        f"{statistics.fmean(prox['texts_read']) if prox['texts_read'] else 0:.0f} texts read per query on average.\n\n")
     sizes = md_table(["index", "index folder", "of which postings", "index / text", "build wall s", "build CPU s"],
                      [[label, mb(b["index_bytes"]), mb(b["postings_bytes"]),
                        f"{b['index_bytes'] / text_bytes:.2f}×" if b.get("documents") == results["documents"] else "",
@@ -231,8 +274,8 @@ def write_report(results: dict) -> str:
         f"two modes interleaved query by query in one process. Both modes found the same number of documents for "
         f"{len(queries) - len(mismatched)} of {len(queries)} queries"
         + (f" (differing: {', '.join(mismatched)})" if mismatched else "") + ".\n\n"
-        + latency + "\n\nThe slowest queries (by the text check) and 习近平:\n\n" + slow
-        + "\n\nIndex and build (the index folder holds the stored texts too):\n\n" + sizes + "\n\n" + build_line
+        + latency + "\n\nThe slowest queries (by the text check) and 习近平:\n\n" + slow + "\n\n" + proximity
+        + "Index and build (the index folder holds the stored texts too):\n\n" + sizes + "\n\n" + build_line
     )
     replace_section(SECTION, body)
     return body
