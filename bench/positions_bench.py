@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -99,6 +100,23 @@ def subset(archive: Path, size: int, out: Path) -> Path:
     return folder
 
 
+def text_bytes_of(archive: Path) -> int:
+    """UTF-8 bytes of the titles and texts, as scale_bench.py counts them (a file's bytes when it has
+    no front matter)."""
+    total = 0
+    for path in archive.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_text(encoding="utf-8")
+        if data.startswith("---\n") and "\n---\n\n" in data:
+            front, text = data[4:].split("\n---\n\n", 1)
+            title = next((json.loads(line[7:]) for line in front.splitlines() if line.startswith("title: ")), "")
+            total += len(title.encode("utf-8")) + len(text.rstrip("\n").encode("utf-8"))
+        else:
+            total += path.stat().st_size
+    return total
+
+
 def build(code: Path, root: Path, index_dir: Path) -> dict:
     """A full build (workers=2) by the code in `code`, in a fresh process; wall, CPU, index bytes."""
     shutil.rmtree(index_dir.parent, ignore_errors=True)
@@ -116,7 +134,23 @@ def build(code: Path, root: Path, index_dir: Path) -> dict:
     live = (index_dir / "live").resolve()
     found["index_bytes"] = folder_size(live)
     found["postings_bytes"] = sum(p.stat().st_size for p in live.glob("*.post"))
+    found["positions_bytes"] = positions_bytes(live)
     return found
+
+
+def positions_bytes(live: Path) -> int:
+    """Bytes of the bigram positions region in the postings files of `live` (0 for the old format)."""
+    from indexer.postings import MAGIC, POSITIONAL_FIELD
+
+    total = 0
+    for path in live.glob("*.post"):
+        with open(path, "rb") as fh:
+            if fh.read(len(MAGIC)) != MAGIC:
+                continue
+            (head_len,) = struct.unpack("<I", fh.read(4))
+            info = json.loads(fh.read(head_len))["fields"][POSITIONAL_FIELD]
+            total += sum(-(-info[k][1] // 8) * 8 for k in ("pos_offsets", "positions"))   # with their padding
+    return total
 
 
 # -- search (each mode's cold pass in a fresh process: `--phase search`) ------------------------------
@@ -285,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, default=ARCHIVE if ARCHIVE.is_dir() else MAIN_ARCHIVE)
     parser.add_argument("--out", type=Path, default=OUT, help="where the indexes are built (default bench/data/positions)")
+    parser.add_argument("--documents", type=int, default=0,
+                        help="use the first N documents of the archive only (hard links under --out)")
     parser.add_argument("--build-size", type=int, default=0,
                         help="measure the build ratio on the first N documents, both codes interleaved (0: the old "
                              "code builds the whole archive once, beside the new)")
@@ -301,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     args.archive = args.archive.resolve()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.documents:
+        args.archive = subset(args.archive, args.documents, out)
     old_code = base_code(out)
     base = old_code.name.removeprefix("code-")
     builds_file = out / "builds.json"
@@ -327,9 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                            "wall_ratio": statistics.median(walls["new"]) / statistics.median(walls["old"]),
                            "cpu_ratio": statistics.median(cpus["new"]) / statistics.median(cpus["old"])}
         builds_file.write_text(json.dumps(builds))
-    described = args.archive.parent / "archive.json"     # scale_bench.py's count of the text's bytes
-    text_bytes = (json.loads(described.read_text())["text_bytes"] if described.exists()
-                  else sum(p.stat().st_size for p in args.archive.rglob("*") if p.is_file()))
+    text_bytes = text_bytes_of(args.archive)
     cold_text = run_search_phase(args.archive, new_index, positions=False, warm=False)
     cold_positions = run_search_phase(args.archive, new_index, positions=True, warm=True)
     results = {"documents": builds["new"]["documents"], "text_bytes": text_bytes, "base": base,
