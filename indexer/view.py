@@ -322,9 +322,9 @@ class IndexView:
                     keys = these if keys is None else keys[_member(keys, these)]
                     if not keys.size:
                         break
-                    local = np.unique(keys >> 32)    # the next bigram: only the documents still in
+                    local = _distinct(keys >> 32)    # the next bigram: only the documents still in
                 if keys is not None and keys.size:
-                    found.update((np.unique(keys >> 32) + base).tolist())
+                    found.update((_distinct(keys >> 32) + base).tolist())
         return found
 
     def match_alternative(self, terms: list[Term], within: set[int] | None,
@@ -396,6 +396,16 @@ def _by_positions(term: Term, plan=None) -> bool:
     if term.field or term.kind == "latin" or not MATCH_BY_POSITIONS:
         return False
     return (plan or plan_substring(term.text)).positional
+
+
+def _distinct(ascending: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array (np.unique hashes: several times slower here)."""
+    if ascending.size < 2:
+        return ascending
+    keep = np.empty(ascending.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ascending[1:], ascending[:-1], out=keep[1:])
+    return ascending[keep]
 
 
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
