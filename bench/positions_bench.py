@@ -13,6 +13,8 @@ What is compared, in one run:
   slowest queries, and common-character phrases (习近平 and the like) one by one.
 - size: the live index folder of this code against the same archive indexed by the code before
   positions (the merge base with main, extracted from git), and the text's UTF-8 bytes.
+  With --new-only the old code does not build: its size is this index's less the positions region
+  (the rest of the postings format is unchanged).
 - build: wall and CPU seconds of both builds (workers=2, each in a fresh process) and their ratio:
   what positions cost at build. The old build is of the whole archive unless --build-size takes
   its first N documents (both codes then build that subset for the ratio, interleaved).
@@ -286,21 +288,33 @@ def write_report(results: dict) -> str:
         f"p50 {percentile(prox['with'], 50):.1f} vs {percentile(prox['without'], 50):.1f} ms, "
         f"max {max(prox['with'], default=0):.1f} vs {max(prox['without'], default=0):.1f} ms, "
         f"{statistics.fmean(prox['texts_read']) if prox['texts_read'] else 0:.0f} texts read per query on average.\n\n")
-    sizes = md_table(["index", "index folder", "of which postings", "index / text", "build wall s", "build CPU s"],
-                     [[label, mb(b["index_bytes"]), mb(b["postings_bytes"]),
-                       f"{b['index_bytes'] / text_bytes:.2f}×" if b.get("documents") == results["documents"] else "",
-                       f"{b['wall']:.0f}", f"{b['cpu']:.0f}"]
-                      for label, b in (("before positions", old), ("with positions", new))])
     build_line = ""
+    if old is None:     # not built: the same postings without their positions region (the rest is unchanged)
+        old = {"index_bytes": new["index_bytes"] - new["positions_bytes"],
+               "postings_bytes": new["postings_bytes"] - new["positions_bytes"], "wall": None, "cpu": None,
+               "documents": new["documents"], "derived": True}
+    sizes = md_table(["index", "index folder", "of which postings", "of which positions", "index / text",
+                      "build wall s", "build CPU s"],
+                     [[label + (" (derived: not built, the same files less the positions region)" if b.get("derived") else ""),
+                       mb(b["index_bytes"]), mb(b["postings_bytes"]), mb(b.get("positions_bytes", 0)),
+                       f"{b['index_bytes'] / text_bytes:.2f}×",
+                       f"{b['wall']:.0f}" if b["wall"] else "", f"{b['cpu']:.0f}" if b["cpu"] else ""]
+                      for label, b in (("before positions", old), ("with positions", new))])
+    if not old.get("derived"):
+        build_line += (f"Build of these {results['documents']:,} documents, one after the other on a shared machine: "
+                       f"with positions {new['wall'] / old['wall']:.2f}× the wall time and {new['cpu'] / old['cpu']:.2f}× "
+                       f"the CPU time of the build before them (CPU time is the steadier figure: other jobs ran).\n\n")
     if results.get("build_ratio"):
         r = results["build_ratio"]
-        build_line = (f"Build cost of positions, {r['documents']:,} documents, both codes interleaved "
+        build_line += (f"Build cost of positions, {r['documents']:,} documents, both codes interleaved "
                       f"({r['rounds']} rounds, medians): wall {r['wall_ratio']:.2f}×, CPU {r['cpu_ratio']:.2f}× "
                       f"the build before positions.\n\n")
     body = (
-        f"Run of {time.strftime('%Y-%m-%d')}: {results['documents']:,} documents of scale_bench.py's synthetic archive "
-        f"({mb(text_bytes)} of text), built with workers=2 by this code (bigram positions in the postings) and by "
-        f"the code before it (the merge base, {results['base']}). Search: {len(queries)} queries (search_bench.py's "
+        f"### {results['documents']:,} documents\n\n"
+        f"Run of {results.get('date', '')}: the first {results['documents']:,} documents of scale_bench.py's synthetic "
+        f"archive ({mb(text_bytes)} of titles and text), built with workers=2 by this code (bigram positions in the "
+        f"postings)" + (f" and by the code before it (the merge base, {results['base']})" if results["build_old"] else "")
+        + f". Search: {len(queries)} queries (search_bench.py's "
         f"set plus {len(PHRASES)} common-character phrases), size 10 with total, facets and snippets, in one process "
         f"over the index with positions, matching 3+ character CJK terms by positions (this code) and by the text "
         f"check it replaces (`MATCH_BY_POSITIONS = False`, the baseline) on the same index. Cold: the first pass of "
@@ -311,6 +325,14 @@ def write_report(results: dict) -> str:
         + latency + "\n\nThe slowest queries (by the text check) and 习近平:\n\n" + slow + "\n\n" + proximity
         + "Index and build (the index folder holds the stored texts too):\n\n" + sizes + "\n\n" + build_line
     )
+    return body
+
+
+def write_section(out: Path) -> str:
+    """The report's section from every run's results.json (bench/data/positions*/ and `out`)."""
+    files = {p.resolve() for p in DATA.glob("positions*/results.json")} | {(out / "results.json").resolve()}
+    runs = sorted((json.loads(p.read_text()) for p in files if p.exists()), key=lambda r: r["documents"])
+    body = "\n".join(write_report(r) for r in runs)
     replace_section(SECTION, body)
     return body
 
@@ -325,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure the build ratio on the first N documents, both codes interleaved (0: the old "
                              "code builds the whole archive once, beside the new)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the interleaved builds with --build-size")
+    parser.add_argument("--new-only", action="store_true",
+                        help="build with this code only (the old index size is derived: the positions region less)")
+    parser.add_argument("--report-only", action="store_true", help="write the section from the runs' results.json")
     parser.add_argument("--skip-builds", action="store_true", help="reuse the indexes and build figures under --out")
     parser.add_argument("--phase", choices=("search",), help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
@@ -337,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     args.archive = args.archive.resolve()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        print(write_section(out))
+        return 0
     if args.documents:
         args.archive = subset(args.archive, args.documents, out)
     old_code = base_code(out)
@@ -348,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         builds["new"] = build(PROJECT, args.archive, new_index)
         print("built with positions:", builds["new"], flush=True)
         builds_file.write_text(json.dumps(builds))
-    if "old" not in builds:
+    if "old" not in builds and not args.new_only:
         builds["old"] = build(old_code, args.archive, old_index)
         print("built before positions:", builds["old"], flush=True)
         builds_file.write_text(json.dumps(builds))
@@ -368,11 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     text_bytes = text_bytes_of(args.archive)
     cold_text = run_search_phase(args.archive, new_index, positions=False, warm=False)
     cold_positions = run_search_phase(args.archive, new_index, positions=True, warm=True)
-    results = {"documents": builds["new"]["documents"], "text_bytes": text_bytes, "base": base,
-               "build_new": builds["new"], "build_old": builds["old"], "build_ratio": builds.get("ratio"),
+    results = {"date": time.strftime("%Y-%m-%d"), "documents": builds["new"]["documents"], "text_bytes": text_bytes, "base": base,
+               "build_new": builds["new"], "build_old": builds.get("old"), "build_ratio": builds.get("ratio"),
                "cold_positions": cold_positions, "cold_text": cold_text, "warm": cold_positions["warm"]}
     (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    print(write_report(results))
+    print(write_section(out))
     return 0
 
 
