@@ -331,7 +331,15 @@ def write_report(results: dict) -> str:
 def write_section(out: Path) -> str:
     """The report's section from every run's results.json (bench/data/positions*/ and `out`)."""
     files = {p.resolve() for p in DATA.glob("positions*/results.json")} | {(out / "results.json").resolve()}
-    runs = sorted((json.loads(p.read_text()) for p in files if p.exists()), key=lambda r: r["documents"])
+    runs = []
+    for path in files:
+        if path.exists():
+            run = json.loads(path.read_text())
+            builds = path.with_name("builds.json")     # a build ratio measured after the searches
+            if builds.exists() and json.loads(builds.read_text()).get("ratio"):
+                run["build_ratio"] = json.loads(builds.read_text())["ratio"]
+            runs.append(run)
+    runs.sort(key=lambda r: r["documents"])
     body = "\n".join(write_report(r) for r in runs)
     replace_section(SECTION, body)
     return body
@@ -349,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the interleaved builds with --build-size")
     parser.add_argument("--new-only", action="store_true",
                         help="build with this code only (the old index size is derived: the positions region less)")
+    parser.add_argument("--no-search", action="store_true", help="builds only (then the section is written again)")
     parser.add_argument("--report-only", action="store_true", help="write the section from the runs' results.json")
     parser.add_argument("--skip-builds", action="store_true", help="reuse the indexes and build figures under --out")
     parser.add_argument("--phase", choices=("search",), help=argparse.SUPPRESS)
@@ -393,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
                            "wall_ratio": statistics.median(walls["new"]) / statistics.median(walls["old"]),
                            "cpu_ratio": statistics.median(cpus["new"]) / statistics.median(cpus["old"])}
         builds_file.write_text(json.dumps(builds))
+    if args.no_search:
+        print(write_section(out))
+        return 0
     text_bytes = text_bytes_of(args.archive)
     cold_text = run_search_phase(args.archive, new_index, positions=False, warm=False)
     cold_positions = run_search_phase(args.archive, new_index, positions=True, warm=True)

@@ -54,6 +54,7 @@ _TYPECODES = "BHI"
 _COMPRESS_OVER = 48     # bytes: smaller postings are stored as they are
 POSITIONAL_FIELD = "ngrams"     # its bigrams carry positions
 _DTYPES = (np.uint8, np.uint16, np.uint32)
+_SMALL_POSITIONS = 24   # offsets of a bigram encoded without numpy (see _encode_few_positions)
 
 
 def postings_path(directory: str | Path, segment_id: str) -> Path:
@@ -85,11 +86,8 @@ class PostingsBuilder:
             for token in analysis[name]:
                 table[token].append(docnum)
         counts, positions = self._counts, self._positions
-        grams, where = analysis["ngrams"], analysis["positions"]
-        # A bigram's counts must line up with its documents: every bigram has its offsets.
-        if sum(len(gram) == 2 for gram in grams) != len(where) or not all(gram in grams for gram in where):
-            raise ValueError("the positions of a document's bigrams do not match its ngrams")
-        for gram, offsets in where.items():
+        # A bigram's counts must line up with its documents (every bigram has its offsets): `write` checks.
+        for gram, offsets in analysis["positions"].items():
             counts[gram].append(len(offsets))
             positions[gram].extend(offsets)
         for name in SCORED_FIELDS:
@@ -107,6 +105,8 @@ class PostingsBuilder:
         base = self.count
         new_number = {old: base + i for i, old in enumerate(live)}
         every = len(live) == postings.doc_count
+        alive = np.zeros(postings.doc_count, dtype=bool)
+        alive[np.asarray(live, dtype=np.int64)] = True
         for name in FIELDS:
             table = self._ids[name]
             tfs_table = self._tfs.get(name)
@@ -125,9 +125,9 @@ class PostingsBuilder:
                 if tfs_table is not None:
                     tfs_table[term].extend(kept_tfs)
                 if name == POSITIONAL_FIELD and postings.has_positions(slot):
-                    _, counts, offsets = postings.positions(slot)
+                    counts, offsets = postings.decode_positions(slot, len(ids))
                     if not every:
-                        kept = np.isin(np.asarray(ids), np.asarray(live))
+                        kept = alive[np.asarray(ids, dtype=np.int64)]
                         offsets = offsets[np.repeat(kept, counts)]
                         counts = counts[kept]
                     self._counts[term].frombytes(counts.astype(np.uint32).tobytes())
@@ -180,7 +180,11 @@ class PostingsBuilder:
                 for term in terms:
                     pos_offsets.append(len(pos_data))
                     if term in counts:      # a bigram (a unigram has none: empty)
+                        if len(counts[term]) != len(table[term]):
+                            raise ValueError(f"the positions of {term!r} are not those of its {len(table[term])} documents")
                         pos_data += _encode_positions(counts[term], positions[term])
+                    elif len(term) == 2:
+                        raise ValueError(f"the bigram {term!r} has no positions")
                 pos_offsets.append(len(pos_data))
                 header["fields"][name]["pos_offsets"] = put(pos_offsets.tobytes())
                 header["fields"][name]["positions"] = put(bytes(pos_data))
@@ -223,6 +227,13 @@ def _encode(ids: list[int], tfs: list[int] | None) -> bytes:
 def _encode_positions(counts: array, positions: array) -> bytes:
     """A bigram's positions: the counts per document, then the offsets as gaps that start afresh
     at each document (its first offset as it is), each in the smallest width that holds it."""
+    if len(positions) <= _SMALL_POSITIONS:
+        return _encode_few_positions(counts, positions)
+    return _encode_many_positions(counts, positions)
+
+
+def _encode_many_positions(counts: array, positions: array) -> bytes:
+    """_encode_positions with numpy."""
     count_arr = np.frombuffer(counts, dtype=np.uint32)
     offsets = np.frombuffer(positions, dtype=np.uint32)
     gaps = offsets.copy()
@@ -232,6 +243,26 @@ def _encode_positions(counts: array, positions: array) -> bytes:
     count_code = _typecode(int(count_arr.max()))
     gap_code = _typecode(int(gaps.max()))
     body = count_arr.astype(_DTYPES[count_code]).tobytes() + gaps.astype(_DTYPES[gap_code]).tobytes()
+    flags = count_code | (gap_code << 2)
+    if len(body) > _COMPRESS_OVER:
+        packed = zlib.compress(body, 6)
+        if len(packed) < len(body):
+            return bytes([flags | 0x10]) + packed
+    return bytes([flags]) + body
+
+
+def _encode_few_positions(counts: array, positions: array) -> bytes:
+    """_encode_positions in plain Python: for a few offsets numpy's call overhead is most of the cost."""
+    gaps = []
+    at = 0
+    for count in counts:
+        previous = 0
+        for offset in positions[at:at + count]:
+            gaps.append(offset - previous)
+            previous = offset
+        at += count
+    count_code, gap_code = _typecode(max(counts)), _typecode(max(gaps))
+    body = array(_TYPECODES[count_code], counts).tobytes() + array(_TYPECODES[gap_code], gaps).tobytes()
     flags = count_code | (gap_code << 2)
     if len(body) > _COMPRESS_OVER:
         packed = zlib.compress(body, 6)
@@ -356,16 +387,19 @@ class SegmentPostings:
         """A bigram's documents, occurrences per document and offsets (document by document,
         ascending within each), as int64 arrays; empty for a term without positions."""
         ids = self.doc_array(POSITIONAL_FIELD, slot)
-        start, end = self._pos_offsets[slot], self._pos_offsets[slot + 1]
-        if end == start:
+        if not self.has_positions(slot):
             empty = np.zeros(0, dtype=np.int64)
             return ids[:0], empty, empty
+        return (ids, *self.decode_positions(slot, ids.size))
+
+    def decode_positions(self, slot: int, docs: int) -> tuple[np.ndarray, np.ndarray]:
+        """The occurrence counts and offsets of a bigram that has positions, held by `docs` documents."""
+        start, end = self._pos_offsets[slot], self._pos_offsets[slot + 1]
         raw = self._map[self._pos_start + start:self._pos_start + end]
         flags, body = raw[0], raw[1:]
         if flags & 0x10:
             body = zlib.decompress(body)
         count_type, gap_type = np.dtype(_DTYPES[flags & 3]), np.dtype(_DTYPES[(flags >> 2) & 3])
-        docs = ids.size
         counts_end = docs * count_type.itemsize
         if len(body) < counts_end:
             raise IndexError(f"the positions of slot {slot} do not decode to {docs} documents")
@@ -379,7 +413,7 @@ class SegmentPostings:
         firsts = np.cumsum(counts) - counts
         # Gaps start afresh at each document: take away the running sum before its first offset.
         offsets = running - np.repeat(running[firsts] - gaps[firsts], counts)
-        return ids, counts, offsets
+        return counts, offsets
 
     def docs(self, name: str, term: str, base: int = 0) -> list[int]:
         slot = self.slot(name, term)

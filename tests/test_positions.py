@@ -99,10 +99,15 @@ def test_a_merge_carries_the_positions_of_the_live_documents(tmp_path, texts, da
         postings.close()
 
 
-def test_a_builder_refuses_bigrams_without_positions():
+@pytest.mark.parametrize("first", ["发展", "发"])
+def test_a_builder_refuses_bigrams_whose_positions_do_not_line_up(tmp_path, first):
+    """A document with a bigram but not its offsets: the counts would be another document's."""
+    builder = PostingsBuilder()
+    builder.add(analyse(first, "", len(first)))
+    builder.add({"ngrams": {"发", "展", "发展"}, "positions": {}, "latin": [], "words": [], "title_words": []})
     with pytest.raises(ValueError):
-        PostingsBuilder().add({"ngrams": {"发", "展", "发展"}, "positions": {}, "latin": [], "words": [],
-                               "title_words": []})
+        builder.write(tmp_path / "segment.post")
+    assert not (tmp_path / "segment.post").exists()
 
 
 # -- matching from positions, on a real index ------------------------------------------------------
@@ -245,3 +250,17 @@ def test_damaged_positions_read_at_search_time_are_a_503_not_a_wrong_answer(samp
     assert answer.status_code == 503 and answer.json["code"] == "index_damaged", answer.json
     assert Indexer(sample_index).build().documents == 5
     assert client.get("/api/search", query_string={"q": '"人工智能"'}).json["total"] == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(per_doc=st.lists(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=8, unique=True).map(sorted),
+                        min_size=1, max_size=12))
+def test_both_encoders_of_positions_write_the_same_bytes(per_doc):
+    """Few offsets are encoded in plain Python, many with numpy: one format."""
+    from array import array
+
+    from indexer.postings import _encode_few_positions, _encode_many_positions
+
+    counts = array("I", map(len, per_doc))
+    positions = array("I", [at for offsets in per_doc for at in offsets])
+    assert _encode_few_positions(counts, positions) == _encode_many_positions(counts, positions)
