@@ -102,6 +102,17 @@ def subset(archive: Path, size: int, out: Path) -> Path:
     return folder
 
 
+def commit_of(code: Path) -> str:
+    """The commit a build ran: the extracted merge base's, or HEAD (+ "+changes" when the tree differs)."""
+    if code.name.startswith("code-"):
+        return code.name.removeprefix("code-")[:7]
+    head = subprocess.run(["git", "-C", str(code), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(code), "status", "--porcelain", "indexer"], capture_output=True,
+                           text=True).stdout.strip()
+    return head + ("+changes" if dirty else "")
+
+
 def text_bytes_of(archive: Path) -> int:
     """UTF-8 bytes of the titles and texts, as scale_bench.py counts them (a file's bytes when it has
     no front matter)."""
@@ -133,6 +144,7 @@ def build(code: Path, root: Path, index_dir: Path) -> dict:
     if answer.returncode != 0:
         raise SystemExit(f"the build by {code} failed:\n{answer.stderr[-3000:]}")
     found = json.loads(answer.stdout.strip().splitlines()[-1])
+    found["commit"] = commit_of(code)
     live = (index_dir / "live").resolve()
     found["index_bytes"] = folder_size(live)
     found["postings_bytes"] = sum(p.stat().st_size for p in live.glob("*.post"))
@@ -295,7 +307,8 @@ def write_report(results: dict) -> str:
                "documents": new["documents"], "derived": True}
     sizes = md_table(["index", "index folder", "of which postings", "of which positions", "index / text",
                       "build wall s", "build CPU s"],
-                     [[label + (" (derived: not built, the same files less the positions region)" if b.get("derived") else ""),
+                     [[label + (f" ({b['commit']})" if b.get("commit") else "")
+                       + (" (derived: not built, the same files less the positions region)" if b.get("derived") else ""),
                        mb(b["index_bytes"]), mb(b["postings_bytes"]), mb(b.get("positions_bytes", 0)),
                        f"{b['index_bytes'] / text_bytes:.2f}×",
                        f"{b['wall']:.0f}" if b["wall"] else "", f"{b['cpu']:.0f}" if b["cpu"] else ""]
@@ -307,6 +320,7 @@ def write_report(results: dict) -> str:
     if results.get("build_ratio"):
         r = results["build_ratio"]
         build_line += (f"Build cost of positions, {r['documents']:,} documents, both codes interleaved "
+                       + (f"(this code at {r['commit']}) " if r.get("commit") else "") + 
                       f"({r['rounds']} rounds, medians): wall {r['wall_ratio']:.2f}×, CPU {r['cpu_ratio']:.2f}× "
                       f"the build before positions.\n\n")
     body = (
@@ -400,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 b = build(code, root, out / f"subset-{label}" / "index")
                 walls[label].append(b["wall"])
                 cpus[label].append(b["cpu"])
-        builds["ratio"] = {"documents": args.build_size, "rounds": args.rounds,
+        builds["ratio"] = {"documents": args.build_size, "rounds": args.rounds, "commit": commit_of(PROJECT),
                            "wall_ratio": statistics.median(walls["new"]) / statistics.median(walls["old"]),
                            "cpu_ratio": statistics.median(cpus["new"]) / statistics.median(cpus["old"])}
         builds_file.write_text(json.dumps(builds))
