@@ -5,7 +5,10 @@ Usage: python bench/exactness.py [--rebuild] [--corpus NAME ...] [--seed N] [--s
 Queries are generated from the cleaned texts themselves (seeded): random substrings of 1-8
 characters as quoted phrases (single characters and ones crossing jieba word boundaries
 included), unquoted CJK words, word pairs, Latin words (case and width varied), mixed
-Latin+CJK phrases and words, exclusions and OR, and a few title: queries. Each query carries
+Latin+CJK phrases and words, exclusions and OR, and a few title: queries; and phrases of 3-6
+characters made of the corpus's most frequent bigrams (cut from the texts around one, or chained
+from overlapping ones, which often occur apart but not together), alone and excluded: the runs
+the bigram positions decide, where every bigram is in most documents. Each query carries
 its expected meaning as plain conditions (DESIGN.md §3), evaluated by a scan over the folded
 texts; the engine's exact match set (ArchiveSearcher.match) must equal it, both directions.
 
@@ -56,7 +59,11 @@ DEFAULT_COUNTS = {
     "or": 25,
     "title": 20,
     "phrase-title": 30,
+    "phrase-common": 80,
+    "exclude-common": 20,
 }
+FREQUENT_BIGRAMS = 150      # the common-character phrases are made of these
+BIGRAM_SAMPLE = 3000        # texts counted for them
 
 
 # -- the query model ---------------------------------------------------------------------
@@ -460,6 +467,60 @@ def _gen_title_phrases(rng, texts, titles, n):
     return out
 
 
+def _frequent_bigrams(rng, texts) -> list[str]:
+    """The most frequent CJK bigrams of (a sample of) the display texts."""
+    counts = Counter()
+    for text in rng.sample(texts, min(len(texts), BIGRAM_SAMPLE)):
+        for run in _CJK_RUN.findall(text):
+            counts.update(map(str.__add__, run, run[1:]))
+    return [gram for gram, _ in counts.most_common(FREQUENT_BIGRAMS)]
+
+
+def _common_phrase(rng, texts, frequent: list[str], by_first: dict) -> tuple[str, int | None] | None:
+    """A 3-6 character phrase of common characters: cut from a text around a frequent bigram, or
+    chained from frequent bigrams that overlap by a character (occurring or not)."""
+    length = rng.randint(3, 6)
+    gram = rng.choice(frequent)
+    if rng.random() < 0.5:
+        for _ in range(30):
+            i = rng.randrange(len(texts))
+            at = texts[i].find(gram)
+            if at < 0:
+                continue
+            start = max(0, at - rng.randint(0, length - 2))
+            phrase = texts[i][start:start + length]
+            if len(phrase) == length and _IS_CJK.match(phrase):
+                return phrase, i
+        return None
+    phrase = gram
+    while len(phrase) < length and by_first.get(phrase[-1]):
+        phrase += rng.choice(by_first[phrase[-1]])[1]
+    return (phrase, None) if len(phrase) >= 3 else None
+
+
+def _gen_common(rng, texts, n_phrase, n_exclude):
+    """Phrases of the most frequent characters (see _common_phrase), quoted, unquoted and excluded."""
+    frequent = _frequent_bigrams(rng, texts)
+    by_first = defaultdict(list)
+    for gram in frequent:
+        by_first[gram[0]].append(gram)
+    out = []
+    tries = 0
+    while frequent and len(out) < n_phrase + n_exclude and tries < (n_phrase + n_exclude) * 50:
+        tries += 1
+        found = _common_phrase(rng, texts, frequent, by_first)
+        if not found or not _ok_phrase(found[0]):
+            continue
+        phrase, source = found
+        if len(out) < n_phrase:
+            out.append(GenQuery("phrase-common", _quoted(phrase), ((phrase_conds(phrase),),), source=source))
+        else:
+            word = rng.choice(frequent)
+            out.append(GenQuery("exclude-common", f'{word} -"{phrase}"', ((word_conds(word),),),
+                                (phrase_conds(phrase),)))
+    return out
+
+
 def generate_queries(texts: list[str], rng: random.Random | int = 0, titles: list[str] | None = None,
                      counts: dict[str, int] | None = None) -> list[GenQuery]:
     """Queries drawn from cleaned display texts; counts per kind (DEFAULT_COUNTS by default)."""
@@ -480,6 +541,7 @@ def generate_queries(texts: list[str], rng: random.Random | int = 0, titles: lis
     queries += _gen_bool(rng, texts, counts["exclude"], counts["or"])
     queries += _gen_title(rng, texts, titles or [], counts["title"])
     queries += _gen_title_phrases(rng, texts, titles or [], counts["phrase-title"])
+    queries += _gen_common(rng, texts, counts.get("phrase-common", 0), counts.get("exclude-common", 0))
     return queries
 
 

@@ -96,8 +96,9 @@ def char_ngrams(folded: str) -> set[str]:
     A CJK substring of two or more characters can only occur in a document that holds all
     of its bigrams; one character only where its unigram is. Latin words and numbers are
     matched through `latin_words`; punctuation is not indexed (a third of all n-grams,
-    measured on gator_reports). Candidates are then checked against the text, so the
-    result is exact.
+    measured on gator_reports). Where the bigrams' positions do not decide a term (one
+    with Latin or punctuation in it, a title: term), candidates are checked against the
+    text, so the result is exact.
     """
     grams: set[str] = set()
     for run in _CJK_RUN.findall(folded):
@@ -106,18 +107,40 @@ def char_ngrams(folded: str) -> set[str]:
     return grams
 
 
+def bigram_positions(folded: str) -> dict[str, list[int]]:
+    """Every pair of adjacent CJK characters with the offsets where it starts, ascending.
+
+    The offsets index exactly `folded`, the string indexer.view.IndexView.holding would test
+    (the folded text: body, then boilerplate), so that a run of CJK characters of any length
+    is found from positions alone: bigram i of the run at offset p + i, for every i.
+    """
+    found: dict[str, list[int]] = {}
+    for run in _CJK_RUN.finditer(folded):
+        text = run.group()
+        for offset, gram in enumerate(map(str.__add__, text, text[1:]), run.start()):
+            offsets = found.get(gram)
+            if offsets is None:
+                found[gram] = [offset]
+            else:
+                offsets.append(offset)
+    return found
+
+
 @dataclass(frozen=True)
 class SubstringPlan:
     """The postings a substring needs: n-grams that must all be present, whole Latin words too.
 
-    `exact` is True when those postings alone decide the match (no text check needed).
-    An empty plan (no grams, no words) means no index can narrow it: every document is a
-    candidate.
+    `exact` is True when those postings alone decide the match (no text check needed): a
+    single n-gram, or (`positional`) a run of three or more CJK characters and nothing else,
+    decided by its bigrams' positions. A substring with Latin letters, digits or punctuation
+    in it (5G手机, A股) is not exact: its candidates are checked against the text. An empty plan
+    (no grams, no words) means no index can narrow it: every document is a candidate.
     """
 
     grams: tuple[str, ...]
     words: tuple[str, ...]
     exact: bool
+    positional: bool = False
 
 
 def _is_word_border(char: str) -> bool:
@@ -141,6 +164,7 @@ def plan_substring(folded: str) -> SubstringPlan:
         start, end = match.span()
         if start > 0 and end < len(folded) and _is_word_border(folded[start - 1]) and _is_word_border(folded[end]):
             words.append(match.group())
+    positional = len(folded) >= 3 and _CJK_RUN.fullmatch(folded) is not None
     grams = list(dict.fromkeys(grams))
-    exact = len(grams) == 1 and not words and folded == grams[0]
-    return SubstringPlan(tuple(grams), tuple(dict.fromkeys(words)), exact)
+    exact = positional or (len(grams) == 1 and not words and folded == grams[0])
+    return SubstringPlan(tuple(grams), tuple(dict.fromkeys(words)), exact, positional)

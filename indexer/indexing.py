@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
 
-from indexer.analysis import char_ngrams, init_jieba, latin_words, ranking_words
+from indexer.analysis import bigram_positions, init_jieba, latin_words, ranking_words
 from indexer.config import Settings
 from indexer.documents import SourceFile, list_archive, read_document
 from indexer.errors import BuildAbandoned, IndexUnavailable, ReadError
@@ -26,6 +26,7 @@ from indexer.markup import render_markdown
 from indexer.messages import Message
 from indexer.schema import pack_markup, pack_text
 from indexer.store import IndexStore, join_parts, now_iso, write_part, writing
+from indexer.textrules import CJK_RE
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +206,14 @@ def prepare_report(path: Path, root: Path, max_bytes: int, pdf_limits: PdfLimits
 
 
 def analyse(folded: str, folded_title: str, body_len: int) -> dict:
-    """The postings of one document (see indexer.postings): matching n-grams and Latin
-    words over the whole text; jieba words of the body (boilerplate does not rank) and title."""
+    """The postings of one document (see indexer.postings): matching n-grams (the bigrams with
+    their offsets into `folded`, which must be the folded stored text, body then boilerplate,
+    as indexer.view checks it) and Latin words over the whole text; jieba words of the body
+    (boilerplate does not rank) and title."""
+    positions = bigram_positions(folded)
     return {
-        "ngrams": char_ngrams(folded),
+        "ngrams": set(CJK_RE.findall(folded)).union(positions),
+        "positions": positions,
         "latin": set(latin_words(folded)),
         "words": ranking_words(folded[:body_len]),
         "title_words": ranking_words(folded_title),

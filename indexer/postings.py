@@ -6,7 +6,9 @@ are 290,000 terms per 10,000 documents. It also walks each posting through Pytho
 times while writing. So Whoosh keeps the documents (stored fields, columns, deletions,
 segments and their atomic commit) and this module keeps what matching and ranking read:
 
-- ngrams, latin: the documents holding each CJK character or bigram, each Latin word;
+- ngrams, latin: the documents holding each CJK character or bigram, each Latin word; a
+  bigram also with where it occurs in each document (character offsets into the folded text
+  that indexer.view checks), so that longer CJK terms are decided without reading texts;
 - words, title_words: jieba words with their frequency per document, and each document's
   length in words (BM25F).
 
@@ -19,6 +21,12 @@ to, each 8-byte aligned. Per field: the terms' UTF-8 bytes in sorted order and w
 starts (u32), their document frequencies (u32), offsets into the data (u64) and the data. A term's postings are the gaps between its document
 numbers (u8/u16/u32, whichever is enough), then for scored fields the frequencies (u8/u16),
 zlib-compressed when that pays. Decoding is array + itertools.accumulate, both in C.
+
+The bigrams' positions are a region of their own in the ngrams field (`pos_offsets`, `positions`),
+so that a query needing only a bigram's documents never reads or decodes them. Per bigram: each
+document's occurrence count (u8/u16/u32), then its offsets as gaps starting afresh at each
+document (u8/u16/u32), zlib-compressed when that pays; decoded with numpy. Unigrams and Latin
+words stay document sets (their positions would not decide anything a bigram's do not).
 """
 
 from __future__ import annotations
@@ -35,13 +43,18 @@ from operator import sub
 from pathlib import Path
 from typing import Iterator
 
-MAGIC = b"RAPOSTINGS\x002\n"
+import numpy as np
+
+MAGIC = b"RAPOSTINGS\x003\n"       # 3: bigram positions (an older file is rebuilt, never misread)
 SET_FIELDS = ("ngrams", "latin")
 SCORED_FIELDS = ("words", "title_words")
 FIELDS = SET_FIELDS + SCORED_FIELDS
 SUFFIX = ".post"
 _TYPECODES = "BHI"
 _COMPRESS_OVER = 48     # bytes: smaller postings are stored as they are
+POSITIONAL_FIELD = "ngrams"     # its bigrams carry positions
+_DTYPES = (np.uint8, np.uint16, np.uint32)
+_SMALL_POSITIONS = 24   # offsets of a bigram encoded without numpy (see _encode_few_positions)
 
 
 def postings_path(directory: str | Path, segment_id: str) -> Path:
@@ -60,14 +73,23 @@ class PostingsBuilder:
         self._ids: dict[str, defaultdict[str, list]] = {name: defaultdict(list) for name in FIELDS}
         self._tfs: dict[str, defaultdict[str, list]] = {name: defaultdict(list) for name in SCORED_FIELDS}
         self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
+        # Per bigram, aligned with its documents: occurrences per document, then every offset.
+        self._counts: defaultdict[str, array] = defaultdict(lambda: array("I"))
+        self._positions: defaultdict[str, array] = defaultdict(lambda: array("I"))
 
     def add(self, analysis: dict) -> int:
-        """Add the next document: {field: tokens} as indexer.indexing.analyse returns."""
+        """Add the next document: {field: tokens} as indexer.indexing.analyse returns (and
+        "positions": {bigram: its offsets}, every bigram of which is among the ngrams)."""
         docnum = self.count
         for name in SET_FIELDS:
             table = self._ids[name]
             for token in analysis[name]:
                 table[token].append(docnum)
+        counts, positions = self._counts, self._positions
+        # A bigram's counts must line up with its documents (every bigram has its offsets): `write` checks.
+        for gram, offsets in analysis["positions"].items():
+            counts[gram].append(len(offsets))
+            positions[gram].extend(offsets)
         for name in SCORED_FIELDS:
             tokens = analysis[name]
             self.lengths[name].append(len(tokens))
@@ -83,6 +105,8 @@ class PostingsBuilder:
         base = self.count
         new_number = {old: base + i for i, old in enumerate(live)}
         every = len(live) == postings.doc_count
+        alive = np.zeros(postings.doc_count, dtype=bool)
+        alive[np.asarray(live, dtype=np.int64)] = True
         for name in FIELDS:
             table = self._ids[name]
             tfs_table = self._tfs.get(name)
@@ -100,6 +124,14 @@ class PostingsBuilder:
                 table[term].extend(mapped)
                 if tfs_table is not None:
                     tfs_table[term].extend(kept_tfs)
+                if name == POSITIONAL_FIELD and postings.has_positions(slot):
+                    counts, offsets = postings.decode_positions(slot, len(ids))
+                    if not every:
+                        kept = alive[np.asarray(ids, dtype=np.int64)]
+                        offsets = offsets[np.repeat(kept, counts)]
+                        counts = counts[kept]
+                    self._counts[term].frombytes(counts.astype(np.uint32).tobytes())
+                    self._positions[term].frombytes(offsets.astype(np.uint32).tobytes())
         for name in SCORED_FIELDS:
             lengths = postings.lengths[name]
             self.lengths[name].extend(lengths[d] for d in live)
@@ -141,6 +173,21 @@ class PostingsBuilder:
                 "offsets": put(offsets.tobytes()),
                 "data": put(bytes(data)),
             }
+            if name == POSITIONAL_FIELD:
+                pos_offsets = array("Q")
+                pos_data = bytearray()
+                counts, positions = self._counts, self._positions
+                for term in terms:
+                    pos_offsets.append(len(pos_data))
+                    if term in counts:      # a bigram (a unigram has none: empty)
+                        if len(counts[term]) != len(table[term]):
+                            raise ValueError(f"the positions of {term!r} are not those of its {len(table[term])} documents")
+                        pos_data += _encode_positions(counts[term], positions[term])
+                    elif len(term) == 2:
+                        raise ValueError(f"the bigram {term!r} has no positions")
+                pos_offsets.append(len(pos_data))
+                header["fields"][name]["pos_offsets"] = put(pos_offsets.tobytes())
+                header["fields"][name]["positions"] = put(bytes(pos_data))
         for name in SCORED_FIELDS:
             header["lengths"][name] = put(self.lengths[name].tobytes())
         head = json.dumps(header).encode("utf-8")
@@ -170,6 +217,53 @@ def _encode(ids: list[int], tfs: list[int] | None) -> bytes:
         tf_code = min(_typecode(max(tfs)), 1)
         body += array(_TYPECODES[tf_code], (min(t, 0xFFFF) for t in tfs)).tobytes()
     flags = id_code | (tf_code << 2)
+    if len(body) > _COMPRESS_OVER:
+        packed = zlib.compress(body, 6)
+        if len(packed) < len(body):
+            return bytes([flags | 0x10]) + packed
+    return bytes([flags]) + body
+
+
+def _encode_positions(counts: array, positions: array) -> bytes:
+    """A bigram's positions: the counts per document, then the offsets as gaps that start afresh
+    at each document (its first offset as it is), each in the smallest width that holds it."""
+    if len(positions) <= _SMALL_POSITIONS:
+        return _encode_few_positions(counts, positions)
+    return _encode_many_positions(counts, positions)
+
+
+def _encode_many_positions(counts: array, positions: array) -> bytes:
+    """_encode_positions with numpy."""
+    count_arr = np.frombuffer(counts, dtype=np.uint32)
+    offsets = np.frombuffer(positions, dtype=np.uint32)
+    gaps = offsets.copy()
+    gaps[1:] -= offsets[:-1]
+    firsts = np.cumsum(count_arr) - count_arr
+    gaps[firsts] = offsets[firsts]
+    count_code = _typecode(int(count_arr.max()))
+    gap_code = _typecode(int(gaps.max()))
+    body = count_arr.astype(_DTYPES[count_code]).tobytes() + gaps.astype(_DTYPES[gap_code]).tobytes()
+    flags = count_code | (gap_code << 2)
+    if len(body) > _COMPRESS_OVER:
+        packed = zlib.compress(body, 6)
+        if len(packed) < len(body):
+            return bytes([flags | 0x10]) + packed
+    return bytes([flags]) + body
+
+
+def _encode_few_positions(counts: array, positions: array) -> bytes:
+    """_encode_positions in plain Python: for a few offsets numpy's call overhead is most of the cost."""
+    gaps = []
+    at = 0
+    for count in counts:
+        previous = 0
+        for offset in positions[at:at + count]:
+            gaps.append(offset - previous)
+            previous = offset
+        at += count
+    count_code, gap_code = _typecode(max(counts)), _typecode(max(gaps))
+    body = array(_TYPECODES[count_code], counts).tobytes() + array(_TYPECODES[gap_code], gaps).tobytes()
+    flags = count_code | (gap_code << 2)
     if len(body) > _COMPRESS_OVER:
         packed = zlib.compress(body, 6)
         if len(packed) < len(body):
@@ -209,6 +303,9 @@ class SegmentPostings:
             df = typed(info["df"], "I")
             self._fields[name] = (base + info["terms"][0], typed(info["term_offsets"], "I"), df,
                                   typed(info["offsets"], "Q"), base + info["data"][0], len(df))
+        info = header["fields"][POSITIONAL_FIELD]
+        self._pos_offsets = typed(info["pos_offsets"], "Q")
+        self._pos_start = base + info["positions"][0]
         # Views over the map, not copies: the searcher reads them into one array per generation.
         self.lengths: dict[str, memoryview] = {name: typed(header["lengths"][name], "I") for name in SCORED_FIELDS}
         self.total_length = {name: sum(values) for name, values in self.lengths.items()}
@@ -216,6 +313,7 @@ class SegmentPostings:
     def close(self) -> None:
         self._fields.clear()
         self.lengths = {}
+        self._pos_offsets = None
         self._view.release()
         self._map.close()
 
@@ -266,6 +364,57 @@ class SegmentPostings:
         if len(ids) != count or (ids and ids[-1] - base >= self.doc_count) or (tfs is not None and len(tfs) != count):
             raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
         return ids, tfs
+
+    def doc_array(self, name: str, slot: int) -> np.ndarray:
+        """The document numbers of one term as a sorted int64 array (numpy: for positional matching)."""
+        _, _, dfs, offsets, start, _ = self._fields[name]
+        raw = self._map[start + offsets[slot]:start + offsets[slot + 1]]
+        flags, body = raw[0], raw[1:]
+        if flags & 0x10:
+            body = zlib.decompress(body)
+        count, dtype = dfs[slot], _DTYPES[flags & 3]
+        if len(body) < count * np.dtype(dtype).itemsize:
+            raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
+        ids = np.cumsum(np.frombuffer(body, dtype=dtype, count=count), dtype=np.int64)
+        if ids.size and ids[-1] >= self.doc_count:
+            raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
+        return ids
+
+    def has_positions(self, slot: int) -> bool:
+        """Whether an ngrams term carries positions (the bigrams do, the unigrams not)."""
+        return self._pos_offsets[slot + 1] > self._pos_offsets[slot]
+
+    def positions(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A bigram's documents, occurrences per document and offsets (document by document,
+        ascending within each), as int64 arrays; empty for a term without positions."""
+        ids = self.doc_array(POSITIONAL_FIELD, slot)
+        if not self.has_positions(slot):
+            empty = np.zeros(0, dtype=np.int64)
+            return ids[:0], empty, empty
+        return (ids, *self.decode_positions(slot, ids.size))
+
+    def decode_positions(self, slot: int, docs: int) -> tuple[np.ndarray, np.ndarray]:
+        """The occurrence counts and offsets of a bigram that has positions, held by `docs` documents."""
+        start, end = self._pos_offsets[slot], self._pos_offsets[slot + 1]
+        raw = self._map[self._pos_start + start:self._pos_start + end]
+        flags, body = raw[0], raw[1:]
+        if flags & 0x10:
+            body = zlib.decompress(body)
+        count_type, gap_type = np.dtype(_DTYPES[flags & 3]), np.dtype(_DTYPES[(flags >> 2) & 3])
+        counts_end = docs * count_type.itemsize
+        if len(body) < counts_end:
+            raise IndexError(f"the positions of slot {slot} do not decode to {docs} documents")
+        counts = np.frombuffer(body, dtype=count_type, count=docs).astype(np.int64)
+        total = int(counts.sum())
+        # A damaged file decodes into offsets that do not belong to these documents: say so (IndexError).
+        if len(body) != counts_end + total * gap_type.itemsize or (docs and counts.min() < 1):
+            raise IndexError(f"the positions of slot {slot} do not decode to {total} offsets")
+        gaps = np.frombuffer(body, dtype=gap_type, count=total, offset=counts_end).astype(np.int64)
+        running = np.cumsum(gaps)
+        firsts = np.cumsum(counts) - counts
+        # Gaps start afresh at each document: take away the running sum before its first offset.
+        offsets = running - np.repeat(running[firsts] - gaps[firsts], counts)
+        return counts, offsets
 
     def docs(self, name: str, term: str, base: int = 0) -> list[int]:
         slot = self.slot(name, term)

@@ -8,7 +8,7 @@ import zlib
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 11      # 11: a column file per segment (indexer.columns)
+SCHEMA_VERSION = 11     # 11: a column file per segment (indexer.columns), bigram positions (postings MAGIC 3)
 TITLE_BOOST = 3.0
 
 

@@ -1,8 +1,9 @@
 """Search: the orchestration of a request — match exactly, rank, page, snippets with pages, facets.
 
-Matching is exact by construction: character n-gram postings (no positions) give a
-superset of the documents that hold a substring, and the cleaned text itself decides
-(indexer.view). The query language is indexer.query, ranking indexer.ranking.
+Matching is exact by construction: character n-gram postings give a superset of the
+documents that hold a substring; a run of CJK characters is then decided by its bigrams'
+positions, any other substring (Latin or punctuation among CJK characters, title:) by the
+cleaned text itself (indexer.view). The query language is indexer.query, ranking indexer.ranking.
 """
 
 from __future__ import annotations

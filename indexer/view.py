@@ -1,7 +1,9 @@
 """One generation of the index opened for searching: columns, postings, folded texts and their cache.
 
-The matching primitives live here: a term's candidate documents from the n-gram postings
-and the check of candidates against the folded texts, where postings alone cannot decide.
+The matching primitives live here: a term's candidate documents from the n-gram postings,
+the bigrams' positions that decide a run of CJK characters of any length, and the check of
+candidates against the folded texts where postings alone cannot decide (a term with Latin
+letters, digits or punctuation in it, a title: term).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from indexer import integrity
 import numpy as np
 
@@ -27,7 +31,7 @@ from indexer.columns import open_segment as open_columns
 from indexer.errors import IndexUnavailable
 from indexer.messages import Message
 from indexer.normalize import fold
-from indexer.postings import SCORED_FIELDS, SegmentPostings, open_segment
+from indexer.postings import POSITIONAL_FIELD, SCORED_FIELDS, SegmentPostings, open_segment
 from indexer.query import Term
 from indexer.schema import stored_text
 from indexer.snippets import find_spans
@@ -36,6 +40,9 @@ POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 M
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles).
 DECODE_ERRORS = (zlib.error, IndexError, struct.error, EOFError, pickle.UnpicklingError, UnicodeDecodeError)
+# False: CJK terms of three or more characters are checked against the texts, as before the
+# postings had positions. Only bench/positions_bench.py turns it off, to measure that baseline.
+MATCH_BY_POSITIONS = True
 
 
 class TextCache:
@@ -320,9 +327,13 @@ class IndexView:
     def holding(self, docs: set[int], term: Term) -> set[int]:
         """The documents among `docs` whose folded text (title, for title:) holds the term.
 
-        The check of every candidate that postings cannot decide (习近平: 5,917 of them): the
-        cache lookup of `folded` is inlined, a call per candidate costs more than the `in`.
+        A run of three or more CJK characters is decided by its bigrams' positions (no text is
+        read); any other term is checked against every candidate's folded text (5G手机, A股,
+        title: terms): the cache lookup of `folded` is inlined, a call per candidate costs more
+        than the `in`.
         """
+        if _by_positions(term):
+            return self.positioned(docs, term.text)
         part = 1 if term.field == "title" else 0
         if term.kind == "latin":
             return {d for d in docs if find_spans(self.folded(d)[part], [term.needle])}
@@ -335,19 +346,30 @@ class IndexView:
         return found
 
     def candidates(self, term: Term) -> set[int]:
-        """The documents the postings say may hold the term (all of them when nothing narrows)."""
+        """The documents the postings say may hold the term (all of them when nothing narrows);
+        exactly those that hold it when `exact_by_postings(term)`: a run of three or more CJK
+        characters is narrowed by its bigrams' documents, then decided by their positions."""
         if term.kind == "latin":
             return self.postings("latin", term.text)
         plan = plan_substring(term.text)
+        if _by_positions(term, plan):
+            docs = self._all_of(plan.grams)
+            return self.positioned(docs, term.text) if docs else set()
+        return self._all_of(plan.grams, plan.words, narrow_all=True)
+
+    def _all_of(self, grams: tuple[str, ...], words: tuple[str, ...] = (), narrow_all: bool = False) -> set[int]:
+        """The documents holding every n-gram and every Latin word (the rarest intersected first);
+        narrow_all: every live document when there is nothing to narrow with."""
         sets = []
-        for field_name, tokens in (("ngrams", plan.grams), ("latin", plan.words)):
+        for field_name, tokens in (("ngrams", grams), ("latin", words)):
             for token in tokens:
                 docs = self.postings(field_name, token)
                 if not docs:
                     return set()
                 sets.append(docs)
         if not sets:
-            return set(self.live)   # nothing to narrow with (punctuation, part of a word): check them all
+            # nothing to narrow with (punctuation, part of a word): check them all
+            return set(self.live) if narrow_all else set()
         sets.sort(key=len)
         result = sets[0]
         for other in sets[1:]:
@@ -355,6 +377,51 @@ class IndexView:
             if not result:
                 break
         return result
+
+    @_reads_index("postings")
+    def positioned(self, docs: set[int], text: str) -> set[int]:
+        """The documents among `docs` holding `text`, a run of CJK characters, by positions alone.
+
+        The run starts at offset p of a document's folded text when its bigram i is at p + i for
+        every i; the bigrams at 0, 2, 4, ... and at the end cover every character, so those are
+        enough. Per segment, only the documents among `docs` are kept from each bigram's
+        decoded positions, as keys document << 32 | p (sorted), intersected rarest first.
+        Decoded positions are not cached: the bigrams' document sets are (`postings`).
+        """
+        if not docs:
+            return set()
+        wanted = np.fromiter(docs, dtype=np.int64, count=len(docs))
+        wanted.sort()
+        ends = [i for i in range(0, len(text) - 1, 2)]
+        if ends[-1] != len(text) - 2:
+            ends.append(len(text) - 2)
+        found: set[int] = set()
+        for base, segment in self.segments:
+            low, high = np.searchsorted(wanted, (base, base + segment.doc_count))
+            if low == high:
+                continue
+            local = wanted[low:high] - base
+            slots = []
+            for at in ends:
+                slot = segment.slot(POSITIONAL_FIELD, text[at:at + 2])
+                if slot is None:
+                    break
+                slots.append((segment.df(POSITIONAL_FIELD, text[at:at + 2]), at, slot))
+            else:
+                keys = None
+                for _, at, slot in sorted(slots):
+                    ids, counts, offsets = segment.positions(slot)
+                    kept = _member(ids, local)
+                    starts = offsets - at       # where the run starts if this bigram belongs to it
+                    each = np.repeat(kept, counts) & (starts >= 0)
+                    these = (np.repeat(ids, counts)[each] << 32) | starts[each]
+                    keys = these if keys is None else keys[_member(keys, these)]
+                    if not keys.size:
+                        break
+                    local = _distinct(keys >> 32)    # the next bigram: only the documents still in
+                if keys is not None and keys.size:
+                    found.update((_distinct(keys >> 32) + base).tolist())
+        return found
 
     def match_alternative(self, terms: list[Term], within: set[int] | None,
                           exact: bool = True, cache: dict | None = None) -> set[int]:
@@ -409,9 +476,38 @@ class IndexView:
 
 
 def exact_by_postings(term: Term) -> bool:
-    """True when postings alone decide the term (no need to read the text)."""
+    """True when postings alone decide the term (no need to read the text): a Latin word, one or
+    two CJK characters, and a run of three or more CJK characters (by positions); not a title:
+    term, nor one with Latin letters, digits or punctuation among CJK characters (5G手机, A股)."""
     if term.field:
         return False
     if term.kind == "latin":
         return True
-    return plan_substring(term.text).exact
+    plan = plan_substring(term.text)
+    return plan.exact and (MATCH_BY_POSITIONS or not plan.positional)
+
+
+def _by_positions(term: Term, plan=None) -> bool:
+    """Whether a term is decided by the bigrams' positions (see IndexView.positioned)."""
+    if term.field or term.kind == "latin" or not MATCH_BY_POSITIONS:
+        return False
+    return (plan or plan_substring(term.text)).positional
+
+
+def _distinct(ascending: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array (np.unique hashes: several times slower here)."""
+    if ascending.size < 2:
+        return ascending
+    keep = np.empty(ascending.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ascending[1:], ascending[:-1], out=keep[1:])
+    return ascending[keep]
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """A boolean mask: which of `values` are in `sorted_set` (ascending, unique)."""
+    if not sorted_set.size:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.searchsorted(sorted_set, values)
+    at[at == sorted_set.size] = 0
+    return sorted_set[at] == values

@@ -39,7 +39,9 @@ def build(table: dict, tmp_path) -> tuple[SegmentPostings, dict]:
             documents[doc][name] += [term] * (tf if name in SCORED_FIELDS else 1)
     builder = PostingsBuilder()
     for analysis in documents:
-        builder.add(analysis)
+        # Every two-character n-gram is a bigram and carries its offsets (one, at 0: these
+        # documents are sets of terms, not texts; test_positions below has texts).
+        builder.add({**analysis, "positions": {g: [0] for g in analysis["ngrams"] if len(g) == 2}})
     path = tmp_path / "segment.post"
     if path.exists():
         path.unlink()
