@@ -1,7 +1,7 @@
 """Ranking: BM25F over jieba words (title boosted, boilerplate not ranked) and a proximity bonus.
 
-Two scorers give the same BM25F: from the postings, or (when few documents match common words)
-counted in the cached folded texts. The best RANK_POOL are then scaled by how close the query's
+Two scorers give the same BM25F: from the postings, or (when very few documents match common
+words) counted in the folded texts. The best RANK_POOL are then scaled by how close the query's
 words stand (bench/real_reports.py chose the constants: +11 points over a plain BM25 peer on
 any-two-words-of-a-sentence queries).
 """
@@ -23,6 +23,12 @@ RANK_POOL = 200              # candidates re-ranked with the proximity bonus
 # Scoring a matched document from its cached text costs about this many postings read:
 # the cheaper of the two is used (a few hundred matches of common words).
 TEXT_SCORING_COST = 3
+# ... plus reading the text from the index when it is not cached: about 670 postings' worth (stored
+# fields, decompression, folding: 67 us against 0.1 us a posting on 3,000 xwlb texts, short ones).
+# Matching no longer reads the texts of CJK phrases (positions), so they are counted as not cached:
+# at 100k, `习近平 会见` read 9,799 texts to score them. Counted always, not looked up in the cache,
+# so that the scorer (and with it the order) does not depend on what a process happens to hold.
+TEXT_READING_COST = 700
 BM25_K1, BM25_B = 1.2, 0.75
 STOPWORD_SHARE = 0.6         # a word in more than this share of documents adds nothing to ranking
 PROXIMITY_WEIGHT = 3.0
@@ -51,7 +57,7 @@ def rank(view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list
     if words and docs:
         postings = (sum(view.doc_frequency("words", w) for w in body_words)
                     + sum(view.doc_frequency("title_words", w) for w in words))
-        if len(docs) * len(words) * TEXT_SCORING_COST < postings:
+        if len(docs) * (len(words) * TEXT_SCORING_COST + TEXT_READING_COST) < postings:
             scored = _score_by_text(view, words, body_words, docs)
         else:
             scored = _score_by_postings(view, words, body_words, docs)
