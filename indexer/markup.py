@@ -101,6 +101,10 @@ def split_markdown(source: str, boilerplate: str) -> tuple[str, str]:
     """
     source = _PORTAL_LINK.sub("", source)
     boiler_lines = {line for line in boilerplate.split("\n") if line.strip()}
+    if not boiler_lines:
+        # Every block is body: splitting each into paragraphs (cleaning's work again) would decide
+        # nothing (0.14 ms of a synthetic report's 0.3 ms in the build worker's side of rendering).
+        return "\n\n".join(block for block in _BLANK_LINES.split(source) if block.strip()), ""
     body: list[str] = []
     boiler: list[str] = []
     in_boilerplate = False
