@@ -386,3 +386,29 @@ def test_a_build_deals_its_contents_into_a_multiple_of_the_workers(contents, wor
     assert len(dealt) == parts
     assert sorted(key for part in dealt for key in part) == sorted(groups)      # each content once
     assert max(map(len, dealt)) <= part_docs and max(map(len, dealt)) - min(map(len, dealt)) <= 1
+
+
+@pytest.mark.slow
+def test_a_parallel_rebuild_keeps_each_contents_id_and_arrival(tmp_path, settings_factory):
+    """Each build worker gets the past (id, added_at) of the contents it writes: a renamed file keeps
+    the id its content had, every other content its own."""
+    from indexer.indexing import POOL_THRESHOLD
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(POOL_THRESHOLD + 6):
+        (root / f"报告{i:03d}.txt").write_text(f"唯一标记{i:03d}号。\n钠离子电池产业化提速。\n", encoding="utf-8")
+    settings = settings_factory(root=root, index={"workers": 2})
+    Indexer(settings).build()
+
+    def known():
+        answer = find(settings, "钠离子电池", size=100)[1]
+        assert answer["total"] == POOL_THRESHOLD + 6
+        return {hit["path"]: (hit["id"], hit["added_at"]) for hit in answer["hits"]}
+
+    before = known()
+    (root / "报告005.txt").rename(root / "改名的报告.txt")
+    Indexer(settings).build()
+    after = known()
+    assert after.pop("改名的报告.txt") == before.pop("报告005.txt")
+    assert after == before
