@@ -273,6 +273,21 @@ def _write_part(job: tuple) -> tuple:
     return segment, receipts, failed
 
 
+def deal_parts(groups: dict[str, dict[str, tuple[int, float]]], workers: int,
+               part_docs: int | None = None) -> list[list[str]]:
+    """The contents of a build (content key -> {path: (size, mtime)}) dealt into parts, one worker
+    process and one segment each: at most `part_docs` contents a part, as many parts as workers at
+    least, and a multiple of `workers` so that no worker idles in the last round (5 parts on 2
+    workers took 3 rounds of one part's time where 2.5 are needed: 100,000 documents built at
+    213 documents/s where 20,000 built at 256). Dealt in turn, biggest first, so that the parts
+    take about as long."""
+    part_docs = part_docs or PART_DOCS      # read when called: build_bench.py --part-docs sets it
+    ordered = sorted(groups, key=lambda key: -max(size for size, _ in groups[key].values()))   # stable: listing order
+    rounds = -(-len(ordered) // (part_docs * workers))
+    count = workers * max(1, rounds)
+    return [ordered[i::count] for i in range(count)]
+
+
 class Indexer:
     """The archive's only writer: keeps the index in line with the archive folder."""
 
@@ -489,10 +504,7 @@ class Indexer:
                 key = f"unreadable:{relpath}"      # the worker reports why
             groups.setdefault(key, {})[relpath] = (source.size, source.mtime)
         workers = self.settings.index.workers
-        # Deal the contents out in turn, biggest first, so the parts take about as long.
-        ordered = sorted(groups.values(), key=lambda files: -max(size for size, _ in files.values()))
-        count = max(workers, -(-len(ordered) // PART_DOCS))
-        parts = [ordered[i::count] for i in range(count)]
+        parts = deal_parts(groups, workers)
         now = int(time.time() * 1000)
         ctx = multiprocessing.get_context("spawn")
         counter = ctx.Value("i", 0)
@@ -503,7 +515,10 @@ class Indexer:
             bar = tqdm(total=len(listing), unit="file", desc="indexing", file=sys.stderr)
         segments = []
         known = status.get("departed") or {}
-        jobs = [(str(build_dir), part, str(self.root), self.max_bytes, self.pdf_limits, now, known)
+        # Each part gets only its own contents' past (when they came, their id): the whole of it is
+        # every document of the index being rebuilt, pickled to every part and held by every worker.
+        jobs = [(str(build_dir), [groups[key] for key in part], str(self.root), self.max_bytes, self.pdf_limits, now,
+                 {key: known[key] for key in part if key in known})
                 for part in parts if part]
         # A fresh process per part keeps memory bounded; unlike multiprocessing.Pool, the executor
         # reports a worker that died (killed, out of memory) instead of waiting for it for ever.

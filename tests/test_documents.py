@@ -347,3 +347,16 @@ def test_list_archive_walks_a_nested_tree(tmp_path, root):
 def test_list_archive_of_empty_and_missing_folders(tmp_path, root):
     assert list_archive(root) == []
     assert list_archive(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize("front, body_starts", [
+    ("title: 钠电池\ndate: 2025-01-02\n", "正文"),
+    ("a: &x [1, 2]\nb: *x\n", "---"),                       # an alias: kept as text
+    ("title: \"*星号*标题\"\n", "正文"),                       # a '*' that is no alias: still metadata
+    ("title: [unclosed\n", "---"),                          # not YAML: kept as text
+])
+def test_front_matter_is_read_unless_it_uses_aliases_or_is_not_yaml(root, front, body_starts):
+    path = write(root, "r.md", f"---\n{front}---\n正文。\n".encode("utf-8"))
+    doc = read_document(path, root, MAX)
+    assert doc.text.lstrip().startswith(body_starts)
+    assert bool(doc.front_matter) == (body_starts == "正文")

@@ -594,3 +594,39 @@ def test_pages_say_why_the_first_build_keeps_failing(settings_factory, sample_ar
         watcher.stop()
     assert client.get("/api/status").json["start_error"] is None
     assert client.get("/healthz").json == {"ok": True, "documents": 5}
+
+
+def test_each_markdown_report_renders_as_if_alone():
+    """One Markdown converter serves every report of a process (reset between them): a link
+    definition, a table or a fenced block of one report must not shape the next one's HTML."""
+    import markdown
+
+    from indexer.markup import markdown_to_html, sanitize_html
+
+    reports = [
+        "见[研报][r1]。\n\n[r1]: https://example.com/a\n\n| 指标 | 值 |\n|:--|--:|\n| 营收 | 12 |\n",
+        "再见[研报][r1]，没有定义。\n\n```\ncode\n```\n\n1. 一\n2. 二\n",
+        "* 要点\n\n    缩进代码\n\n> 引用\n",
+    ]
+
+    def alone(source: str) -> str:
+        return sanitize_html(markdown.markdown(source, extensions=["tables", "fenced_code", "sane_lists"],
+                                               extension_configs={"tables": {"use_align_attribute": True}},
+                                               output_format="html"))
+
+    for source in reports + reports[::-1]:
+        assert markdown_to_html(source) == alone(source)
+    assert 'href="https://example.com/a"' not in markdown_to_html(reports[1])
+
+
+@pytest.mark.parametrize("boilerplate, body, boiler", [
+    ("", "# 钠电池\n\n正文一。\n\n\n正文二。\n", ""),        # blocks as they stand, blank lines between
+    ("免责声明\n本报告仅供参考。", "# 钠电池\n\n正文一。\n\n\n正文二。", "## 免责声明\n\n本报告仅供参考。\n"),
+])
+def test_markdown_blocks_split_into_body_and_boilerplate_as_cleaning_did(boilerplate, body, boiler):
+    from indexer.markup import split_markdown
+
+    source = "# 钠电池\n\n正文一。\n\n\n正文二。\n\n## 免责声明\n\n本报告仅供参考。\n"
+    if not boilerplate:
+        source = source.split("\n\n## ")[0] + "\n"
+    assert split_markdown(source, boilerplate) == (body, boiler)

@@ -368,3 +368,47 @@ def test_an_emptied_archive_folder_does_not_wipe_the_index(settings_factory, tmp
     assert Indexer(settings).sync().documents == 31
     assert cli_main(["--config", str(write_config(settings, tmp_path)), "sync", "--allow-deletions"]) == 0
     assert status_report(settings)["documents"] == 6 and status_report(settings)["held"] is None
+
+
+@pytest.mark.parametrize("contents, workers, part_docs, parts", [
+    (10, 2, 100, 2),        # fewer contents than a part: one part per worker
+    (500, 2, 100, 6),       # 5 full parts would leave one worker alone in the last round: 6 smaller ones
+    (400, 2, 100, 4),
+    (401, 2, 100, 6),
+    (7, 3, 100, 3),
+])
+def test_a_build_deals_its_contents_into_a_multiple_of_the_workers(contents, workers, part_docs, parts):
+    from indexer.indexing import deal_parts
+
+    groups = {f"h{i:04d}": {f"{i:04d}.md": (1000 + i % 17, 0.0), f"copy{i:04d}.md": (1000 + i % 17, 0.0)}
+              for i in range(contents)}
+    dealt = deal_parts(groups, workers, part_docs)
+    assert len(dealt) == parts
+    assert sorted(key for part in dealt for key in part) == sorted(groups)      # each content once
+    assert max(map(len, dealt)) <= part_docs and max(map(len, dealt)) - min(map(len, dealt)) <= 1
+
+
+@pytest.mark.slow
+def test_a_parallel_rebuild_keeps_each_contents_id_and_arrival(tmp_path, settings_factory):
+    """Each build worker gets the past (id, added_at) of the contents it writes: a renamed file keeps
+    the id its content had, every other content its own."""
+    from indexer.indexing import POOL_THRESHOLD
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(POOL_THRESHOLD + 6):
+        (root / f"报告{i:03d}.txt").write_text(f"唯一标记{i:03d}号。\n钠离子电池产业化提速。\n", encoding="utf-8")
+    settings = settings_factory(root=root, index={"workers": 2})
+    Indexer(settings).build()
+
+    def known():
+        answer = find(settings, "钠离子电池", size=100)[1]
+        assert answer["total"] == POOL_THRESHOLD + 6
+        return {hit["path"]: (hit["id"], hit["added_at"]) for hit in answer["hits"]}
+
+    before = known()
+    (root / "报告005.txt").rename(root / "改名的报告.txt")
+    Indexer(settings).build()
+    after = known()
+    assert after.pop("改名的报告.txt") == before.pop("报告005.txt")
+    assert after == before
