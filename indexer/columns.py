@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.durable import write_atomic
 from indexer.normalize import fold
 
 MAGIC = b"RACOLUMNS\x001\n"
@@ -73,21 +74,7 @@ def write(path: Path, values: dict[str, list]) -> int:
             tables[form + "_starts"] = put(starts)
         header["tables"][name] = tables
     head = json.dumps(header).encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(MAGIC)
-            fh.write(struct.pack("<I", len(head)))
-            fh.write(head)
-            fh.write(bytes(-(len(MAGIC) + 4 + len(head)) % 8))
-            for blob in blobs:
-                fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, [MAGIC, struct.pack("<I", len(head)), head, bytes(-(len(MAGIC) + 4 + len(head)) % 8), *blobs])
     return os.path.getsize(path)
 
 

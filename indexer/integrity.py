@@ -29,6 +29,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.durable import write_atomic
 from indexer.messages import Message
 
 log = logging.getLogger(__name__)
@@ -99,16 +100,7 @@ def write_manifest(path: Path, files: dict[str, Path]) -> None:
         entries[name] = [size, crc]
         _remember(path.parent / name, os.stat(file))      # a rename keeps inode and mtime
     data = json.dumps({"format": FORMAT, "algorithm": "crc32", "files": entries, "check": _check(entries)})
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, [data.encode("utf-8")])
 
 
 def read_manifest(path: Path) -> dict[str, list[int]] | None:

@@ -45,6 +45,8 @@ from typing import Iterator
 
 import numpy as np
 
+from indexer.durable import write_atomic
+
 MAGIC = b"RAPOSTINGS\x003\n"       # 3: bigram positions (an older file is rebuilt, never misread)
 SET_FIELDS = ("ngrams", "latin")
 SCORED_FIELDS = ("words", "title_words")
@@ -191,20 +193,7 @@ class PostingsBuilder:
         for name in SCORED_FIELDS:
             header["lengths"][name] = put(self.lengths[name].tobytes())
         head = json.dumps(header).encode("utf-8")
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(MAGIC)
-                fh.write(struct.pack("<I", len(head)))
-                fh.write(head)
-                for blob in blobs:
-                    fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(path, [MAGIC, struct.pack("<I", len(head)), head, *blobs])
         return len(MAGIC) + 4 + len(head) + offset
 
 
@@ -216,7 +205,11 @@ def _encode(ids: list[int], tfs: list[int] | None) -> bytes:
     if tfs is not None:
         tf_code = min(_typecode(max(tfs)), 1)
         body += array(_TYPECODES[tf_code], (min(t, 0xFFFF) for t in tfs)).tobytes()
-    flags = id_code | (tf_code << 2)
+    return _flagged(id_code | (tf_code << 2), body)
+
+
+def _flagged(flags: int, body: bytes) -> bytes:
+    """A posting's bytes: its flags (widths), then its body, zlib-compressed (flag 0x10) when that pays."""
     if len(body) > _COMPRESS_OVER:
         packed = zlib.compress(body, 6)
         if len(packed) < len(body):
@@ -243,12 +236,7 @@ def _encode_many_positions(counts: array, positions: array) -> bytes:
     count_code = _typecode(int(count_arr.max()))
     gap_code = _typecode(int(gaps.max()))
     body = count_arr.astype(_DTYPES[count_code]).tobytes() + gaps.astype(_DTYPES[gap_code]).tobytes()
-    flags = count_code | (gap_code << 2)
-    if len(body) > _COMPRESS_OVER:
-        packed = zlib.compress(body, 6)
-        if len(packed) < len(body):
-            return bytes([flags | 0x10]) + packed
-    return bytes([flags]) + body
+    return _flagged(count_code | (gap_code << 2), body)
 
 
 def _encode_few_positions(counts: array, positions: array) -> bytes:
@@ -263,12 +251,7 @@ def _encode_few_positions(counts: array, positions: array) -> bytes:
         at += count
     count_code, gap_code = _typecode(max(counts)), _typecode(max(gaps))
     body = array(_TYPECODES[count_code], counts).tobytes() + array(_TYPECODES[gap_code], gaps).tobytes()
-    flags = count_code | (gap_code << 2)
-    if len(body) > _COMPRESS_OVER:
-        packed = zlib.compress(body, 6)
-        if len(packed) < len(body):
-            return bytes([flags | 0x10]) + packed
-    return bytes([flags]) + body
+    return _flagged(count_code | (gap_code << 2), body)
 
 
 class SegmentPostings:
