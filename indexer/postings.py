@@ -325,7 +325,11 @@ class SegmentPostings:
 
     def df(self, name: str, term: str) -> int:
         slot = self.slot(name, term)
-        return 0 if slot is None else self._fields[name][2][slot]
+        return 0 if slot is None else self.df_at(name, slot)
+
+    def df_at(self, name: str, slot: int) -> int:
+        """The document frequency of the term at `slot` (no second search for it)."""
+        return self._fields[name][2][slot]
 
     def decode(self, name: str, slot: int, base: int = 0) -> tuple[list[int], list[int] | None]:
         """Document numbers (plus `base`) and, for scored fields, frequencies of one term."""

@@ -406,7 +406,7 @@ class IndexView:
                 slot = segment.slot(POSITIONAL_FIELD, text[at:at + 2])
                 if slot is None:
                     break
-                slots.append((segment.df(POSITIONAL_FIELD, text[at:at + 2]), at, slot))
+                slots.append((segment.df_at(POSITIONAL_FIELD, slot), at, slot))
             else:
                 keys = None
                 for _, at, slot in sorted(slots):

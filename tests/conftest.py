@@ -184,6 +184,26 @@ def post_file(client, name: str, content: bytes, token: str | None = ADMIN_TOKEN
                        content_type="multipart/form-data")
 
 
+def scramble_postings(settings, region: str) -> None:
+    """Overwrite one region of the ngrams field ("data": every posting list, "positions": every bigram's
+    positions) in each live postings file with noise, keeping size and mtime: damage the checksums have
+    not caught yet (no scrub since), which only decoding finds."""
+    import random
+
+    from indexer.postings import SegmentPostings
+    from indexer.store import IndexStore
+
+    for path in IndexStore(settings).live_build().glob("*.post"):
+        postings = SegmentPostings(path)
+        start, length = postings.header["fields"]["ngrams"][region]
+        start += postings.header_end
+        postings.close()
+        stat, data = path.stat(), bytearray(path.read_bytes())
+        data[start:start + length] = random.Random(7).randbytes(length)
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def assert_error(answer, status: int) -> dict:
     """The answer is the JSON error envelope with this status (and no traceback); its body."""
     assert answer.status_code == status, answer.data[:300]

@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 
 from conftest import (HUAAN, KAIYUAN, PROJECT_ROOT, SAMPLES, child_pids, get_json, kill_process_tree, make_settings,
-                      poll, running_server)
+                      poll, running_server, scramble_postings)
 from indexer import integrity
 from indexer.status import status_report
 from indexer.errors import IndexUnavailable
 from indexer.indexing import Indexer
-from indexer.postings import SegmentPostings
 from indexer.search import ArchiveSearcher
 from indexer.query import parse_request
 from indexer.store import IndexStore
@@ -217,15 +216,7 @@ def test_a_damaged_postings_file_read_at_search_time_is_a_503_not_a_500(sample_i
     the next scrub) fails the search that reads it with the 503 envelope, names the file, stops the index."""
     client = create_app(sample_index).test_client()
     assert client.get("/api/search", query_string={"q": "需求"}).json["total"] == 4
-    for path in IndexStore(sample_index).live_build().glob("*.post"):
-        postings = SegmentPostings(path)
-        start, length = postings.header["fields"]["ngrams"]["data"]
-        start += postings.header_end
-        postings.close()
-        stat, data = path.stat(), bytearray(path.read_bytes())
-        data[start:start + length] = random.Random(7).randbytes(length)   # every n-gram's posting list
-        path.write_bytes(bytes(data))
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    scramble_postings(sample_index, "data")     # every n-gram's posting list
     answer = client.get("/api/search", query_string={"q": "需求"})
     assert answer.status_code == 503 and answer.json["code"] == "index_damaged", answer.json
     assert answer.json["params"]["file"].endswith(".post")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from conftest import scramble_postings
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from indexer.analysis import bigram_positions, plan_substring
 from indexer.indexing import Indexer, analyse
-from indexer.normalize import fold
 from indexer.postings import PostingsBuilder, SegmentPostings
 from indexer.query import Term
 from indexer.search import ArchiveSearcher
@@ -229,23 +229,12 @@ def test_positions_equal_a_scan_across_segments_deletions_and_a_merge(random_arc
 def test_damaged_positions_read_at_search_time_are_a_503_not_a_wrong_answer(sample_index):
     """Positions the checksums have not caught yet (size and mtime kept) fail the search that decodes
     them with the index_damaged envelope; a build makes the index whole again."""
-    import os
-
-    from indexer.store import IndexStore
     from server import create_app
 
     client = create_app(sample_index).test_client()
     expected = client.get("/api/search", query_string={"q": '"人工智能"'}).json["total"]
     assert expected > 0
-    for path in IndexStore(sample_index).live_build().glob("*.post"):
-        postings = SegmentPostings(path)
-        start, length = postings.header["fields"]["ngrams"]["positions"]
-        start += postings.header_end
-        postings.close()
-        stat, data = path.stat(), bytearray(path.read_bytes())
-        data[start:start + length] = random.Random(7).randbytes(length)     # every bigram's positions
-        path.write_bytes(bytes(data))
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    scramble_postings(sample_index, "positions")    # every bigram's positions
     answer = client.get("/api/search", query_string={"q": '"人工智能"'})
     assert answer.status_code == 503 and answer.json["code"] == "index_damaged", answer.json
     assert Indexer(sample_index).build().documents == 5
