@@ -42,11 +42,12 @@ _UNCOMMON = re.compile(r"[^\t\n\r\f\x20-\x7e\u00a0-\u03ff\u2000-\u2bff\u3000-\u3
 _MAX_JUNK_SHARE_PDF = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A report file found in the archive folder."""
+    """A report file found in the archive folder (its absolute path as a string: a listing holds
+    one per file, and a pathlib.Path of each doubled what a listing of 20,000 reports held)."""
 
-    path: Path
+    path: str
     relpath: str
     size: int
     mtime: float
@@ -79,22 +80,33 @@ def is_ignored(name: str) -> bool:
 
 
 def list_archive(root: Path) -> list[SourceFile]:
-    """Every supported report file under root, sorted by relpath; symlinks are not followed."""
-    root = Path(root).absolute()
+    """Every supported report file under root, sorted by relpath; symlinks are not followed.
+
+    One stat per file (os.scandir knows the entry's type), and strings rather than Path objects:
+    the watcher lists the whole archive at every rescan.
+    """
+    top = os.path.abspath(root)
     found: list[SourceFile] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if is_ignored(name):
-                continue
-            path = Path(dirpath, name)
+    folders = [(top, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # vanished, unreadable, or not a folder
+            continue
+        for entry in entries:
+            name = entry.name
             try:
-                st = path.lstat()
+                if entry.is_dir(follow_symlinks=False):
+                    if not name.startswith("."):
+                        folders.append((entry.path, prefix + name + "/"))
+                    continue
+                if is_ignored(name) or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
             except OSError:  # vanished between the listing and the stat
                 continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            found.append(SourceFile(path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime))
+            found.append(SourceFile(entry.path, prefix + name, st.st_size, st.st_mtime))
     found.sort(key=lambda f: f.relpath)
     return found
 

@@ -686,4 +686,4 @@ def stat_source(root: Path, relpath: str) -> SourceFile | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return SourceFile(path=path, relpath=relpath, size=st.st_size, mtime=st.st_mtime)
+    return SourceFile(path=str(path), relpath=relpath, size=st.st_size, mtime=st.st_mtime)

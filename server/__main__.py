@@ -23,7 +23,7 @@ GRACEFUL_SECONDS = 5.0     # gunicorn's --graceful-timeout: requests in flight g
 # single writer still gets its share, so a drop stays searchable within a second (soak bench:
 # a merge took 0.9 s under full search load at equal priority, 0.1 s idle).
 SEARCH_NICENESS = 5
-MALLOC_ARENAS = 2           # MALLOC_ARENA_MAX of the gunicorn processes: see GunicornProcess
+MALLOC_ARENAS = 2           # MALLOC_ARENA_MAX of the gunicorn processes and the watcher: see malloc_environ
 MAX_REQUEST_LINE = 8190     # gunicorn's largest --limit-request-line
 
 
@@ -75,6 +75,19 @@ def stop_process(process: subprocess.Popen | None, name: str) -> None:
         process.wait()
 
 
+def malloc_environ(environ: dict) -> dict:
+    """The environment of a long-running child: at most MALLOC_ARENAS glibc malloc arenas.
+
+    glibc gives each thread that allocates its own malloc arena (up to 8 per core), and freed
+    memory stays in them: in a 30-minute soak a 2x4 gunicorn worker grew 70-115 MB (+3.8 and
+    +1.9 MB/min) with no more Python objects; with two arenas, 35-49 MB (+0.8, +1.0 MB/min). The
+    watcher has threads too (the indexing worker, the lister, the scrub, the inotify reader).
+    """
+    environ = dict(environ)
+    environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
+    return environ
+
+
 class WatcherProcess:
     """`python -m indexer watch` as a child process, restarted if it dies, stopped with us."""
 
@@ -90,7 +103,7 @@ class WatcherProcess:
 
     def _spawn(self) -> None:
         log.info("starting the watcher: %s", " ".join(self.command))
-        self.process = subprocess.Popen(self.command)
+        self.process = subprocess.Popen(self.command, env=malloc_environ(os.environ))
 
     def _supervise(self) -> None:
         while not self.stopping.is_set():
@@ -132,13 +145,9 @@ class GunicornProcess:
                         "--bind", bind, "--graceful-timeout", str(int(GRACEFUL_SECONDS)), "--no-control-socket",
                         "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
                         "server.wsgi:app"]
-        self.environ = dict(os.environ)
+        self.environ = malloc_environ(os.environ)
         if settings.source is not None:
             self.environ["ARCHIVE_CONFIG"] = str(settings.source)
-        # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
-        # freed memory stays in them: in a 30-minute soak a 2x4 worker grew 70-115 MB (+3.8 and
-        # +1.9 MB/min) with no more Python objects; with two arenas, 35-49 MB (+0.8, +1.0 MB/min).
-        self.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
         # --host/--port are given to gunicorn's --bind; the workers read the rest from the config.
         self.process: subprocess.Popen | None = None
 
