@@ -67,17 +67,24 @@ def _typecode(largest: int) -> int:
     return 0 if largest < 0x100 else 1 if largest < 0x10000 else 2
 
 
+def _uints() -> array:
+    return array("I")
+
+
 class PostingsBuilder:
     """Collects the postings of one segment in document order, then writes its file."""
 
     def __init__(self) -> None:
         self.count = 0
-        self._ids: dict[str, defaultdict[str, list]] = {name: defaultdict(list) for name in FIELDS}
-        self._tfs: dict[str, defaultdict[str, list]] = {name: defaultdict(list) for name in SCORED_FIELDS}
+        # Typed arrays, not lists of int objects: a merge holds every posting of the segments it
+        # merges, and millions of short-lived ints left the watcher's heap in pieces (its RSS grew
+        # with each merge while its live objects did not).
+        self._ids: dict[str, defaultdict[str, array]] = {name: defaultdict(_uints) for name in FIELDS}
+        self._tfs: dict[str, defaultdict[str, array]] = {name: defaultdict(_uints) for name in SCORED_FIELDS}
         self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
         # Per bigram, aligned with its documents: occurrences per document, then every offset.
-        self._counts: defaultdict[str, array] = defaultdict(lambda: array("I"))
-        self._positions: defaultdict[str, array] = defaultdict(lambda: array("I"))
+        self._counts: defaultdict[str, array] = defaultdict(_uints)
+        self._positions: defaultdict[str, array] = defaultdict(_uints)
 
     def add(self, analysis: dict) -> int:
         """Add the next document: {field: tokens} as indexer.indexing.analyse returns (and
@@ -156,11 +163,11 @@ class PostingsBuilder:
         for name in FIELDS:
             table = self._ids[name]
             tfs_table = self._tfs.get(name)
-            # Sorted by their UTF-8 bytes: a reader finds a term by binary search in the file
-            # itself, with no dictionary of every term in memory.
-            keyed = sorted((term.encode("utf-8"), term) for term in table)
-            terms = [term for _, term in keyed]
-            term_offsets = array("I", accumulate((len(key) for key, _ in keyed), initial=0))
+            # Sorted by their UTF-8 bytes (the order of their code points, which is Python's order
+            # of strings): a reader finds a term by binary search in the file itself, with no
+            # dictionary of every term in memory.
+            terms = sorted(table)
+            term_offsets = array("I", accumulate((len(term.encode("utf-8")) for term in terms), initial=0))
             dfs = array("I", (len(table[t]) for t in terms))
             offsets = array("Q")
             data = bytearray()
@@ -169,7 +176,7 @@ class PostingsBuilder:
                 data += _encode(table[term], tfs_table[term] if tfs_table is not None else None)
             offsets.append(len(data))
             header["fields"][name] = {
-                "terms": put(b"".join(key for key, _ in keyed)),
+                "terms": put("".join(terms).encode("utf-8")),
                 "term_offsets": put(term_offsets.tobytes()),
                 "df": put(dfs.tobytes()),
                 "offsets": put(offsets.tobytes()),

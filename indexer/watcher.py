@@ -328,7 +328,7 @@ class ArchiveWatcher:
         """Merge the small segments that commits left behind, when the MergeSchedule says so."""
         self._merges.merged()
         try:
-            seconds = self.indexer.merge_segments()
+            seconds = self.indexer.merge_segments(isolated=True)   # its memory goes back to the system
         except Exception:
             log.exception("merging index segments failed; trying again after the next change")
             return

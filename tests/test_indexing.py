@@ -179,7 +179,9 @@ def test_parallel_build_writes_one_segment_per_worker(tmp_path, settings_factory
     assert not Indexer(settings).sync().receipts      # the state written by workers reads back whole
 
 
-def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_index):
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "in-a-child"])
+def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_index, isolated):
+    """The watcher merges in a forked child (isolated): the same merge, its memory returned when the child exits."""
     indexer = Indexer(sample_index)
     root = sample_index.archive.root
 
@@ -196,7 +198,7 @@ def test_sync_without_merge_keeps_commits_small_and_merge_folds_them(sample_inde
         assert indexer.sync([f"drop{i:02d}.md"], merge=False).committed
     before = segments()
     assert before >= 12
-    indexer.merge_segments()
+    indexer.merge_segments(isolated=isolated)
     assert segments() == 1          # every small segment, not just the five smallest (Whoosh's MERGE_SMALL)
     assert find(sample_index, "钠电池", size=20)[1]["total"] == 12
     assert not indexer.sync().receipts      # the cached state matches the merged index
@@ -221,6 +223,37 @@ def test_sync_from_a_stale_listing_trusts_only_what_did_not_change(sample_index)
     assert find(sample_index, "硫化物电解质")[0] == {"新.md"}
     assert find(sample_index, "锂电池")[0] == set()
     assert status_report(sample_index)["failed"] == []
+
+
+def test_a_merge_that_fails_in_its_child_is_an_error_here_and_commits_nothing(sample_index):
+    """A merge in a child that fails (here: writing past a file-size limit set for it, EFBIG)
+    raises in the parent, which goes on; the index keeps its segments, and the next change and
+    merge commit (the child's lock released, its partial files cleaned up)."""
+    import resource
+
+    from indexer.store import IndexStore
+
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    for i in range(3):
+        (root / f"f{i}.md").write_text(f"# 快讯{i}\n\n第{i}号快讯：钠电池。\n", encoding="utf-8")
+        indexer.sync([f"f{i}.md"], merge=False)
+    live = IndexStore(sample_index).live_build()
+    tocs = sorted(p.name for p in live.glob("*.toc"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512, hard))     # the child inherits it; this process only reads
+    try:
+        with pytest.raises(RuntimeError, match="a merge in a child process ended with exit code 1"):
+            indexer.merge_segments(isolated=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert sorted(p.name for p in live.glob("*.toc")) == tocs      # nothing committed
+    assert find(sample_index, "钠电池", size=20)[1]["total"] == 3
+    (root / "f9.md").write_text("# 快讯9\n\n第9号快讯：固态电池。\n", encoding="utf-8")
+    assert indexer.sync(["f9.md"], merge=False).committed
+    indexer.merge_segments(isolated=True)
+    assert find(sample_index, "钠电池", size=20)[1]["total"] == 3
+    assert find(sample_index, "固态电池")[1]["total"] == 1
 
 
 @pytest.mark.slow
