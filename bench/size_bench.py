@@ -1,7 +1,8 @@
 """Where the index's bytes go: each part of the index folder against the UTF-8 text, per code.
 
 Usage: python bench/size_bench.py [--size N] [--archive DIR] [--code NAME=PATH_OR_COMMIT ...]
-                                  [--index NAME=LIVE_DIR ...] [--out DIR] [--report]
+                                  [--index NAME=LIVE_DIR[=CODE] ...] [--search ROUNDS [--search-only A,B]]
+                                  [--out DIR] [--report [--section TITLE]] [--note TEXT]
 
 Each code (a commit, extracted from git with `git archive`, or a folder holding `indexer/`) builds
 the first N documents of scale_bench.py's synthetic archive (workers=2, a fresh process each), and
@@ -17,7 +18,10 @@ each built index is split into its parts:
 - the column files (`.cols`), the checksum manifests (`.sums`), the table of contents and the rest.
 
 `--index NAME=DIR` measures an index already built (its live folder) without building. The text
-is the UTF-8 bytes of the titles and paragraphs, counted as scale_bench.py counts them.
+is the UTF-8 bytes of the titles and paragraphs, counted as scale_bench.py counts them. With
+`--search`, each index is searched by its own code (search_bench.py's queries, size 10 with total,
+facets and snippets, fresh processes alternating between the codes): cold and warm p50/p99, their
+ratios to the first, and whether every query got the same answer from each.
 Writes the section "Index size (size_bench.py)" of bench/REPORT.md with --report.
 """
 
@@ -33,7 +37,6 @@ import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -130,7 +133,6 @@ def postings_parts(path: Path, parts: Counter) -> None:
     covered = magic_len + 4 + head_len
     for field, info in header["fields"].items():
         for key, (start, length) in info.items():
-            padded = -(-length // 8) * 8 if header.get("aligned", True) else length
             if key in ("data",):
                 label = f"postings: {field} documents" + (" and frequencies" if field.endswith("words") else "")
             elif key in ("positions", "pos_offsets"):
@@ -367,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="search these indexes only (the first is the baseline of the ratios)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true", help="write the section of bench/REPORT.md")
+    parser.add_argument("--section", default=SECTION, help="the section's heading (a second size keeps the first's)")
     parser.add_argument("--note", default="", help="a paragraph after the table")
     parser.add_argument("--json", type=Path, help="also write the parts as JSON here")
     args = parser.parse_args(argv)
@@ -401,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"text": text, "documents": documents, "results": [
             {**r, "parts": dict(r["parts"])} for r in results]}, ensure_ascii=False, indent=1))
     if args.report:
-        replace_section(SECTION, body)
+        replace_section(args.section, body)
     return 0
 
 
