@@ -448,6 +448,13 @@ def verify(path: Path) -> None:
         end = len(MAGIC) + 4 + head_len + max((start + length for start, length in extents), default=0)
         if end > size:
             raise ValueError(f"{path.name} is cut short ({size} of {end} bytes)")
+        try:
+            for name, info in header["fields"].items():
+                terms = info["df"][1] // 4
+                for key in ("offsets", "pos_offsets") if name == POSITIONAL_FIELD else ("offsets",):
+                    _offsets_code(info[key], terms)     # u32 or u64, one per term and one more
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"{path.name} has damaged offsets ({exc})") from exc
 
 
 def open_segment(directory: str | Path, segment_id: str) -> SegmentPostings:

@@ -8,7 +8,7 @@ from itertools import accumulate
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from indexer.postings import SCORED_FIELDS, SET_FIELDS, PostingsBuilder, SegmentPostings, _encode
+from indexer.postings import SCORED_FIELDS, SET_FIELDS, PostingsBuilder, SegmentPostings, _encode, verify
 
 TF_MAX = 0xFFFF         # a frequency is stored in at most 16 bits: larger ones are clamped
 EMPTY = {name: [] for name in SET_FIELDS + SCORED_FIELDS}
@@ -185,3 +185,5 @@ def test_offsets_are_u32_and_u64_ones_are_read_too(tmp_path):
     path.write_bytes(MAGIC + struct.pack("<I", len(head)) + head + raw[len(MAGIC) + 4 + head_len:])
     with pytest.raises(ValueError, match="offsets"):
         SegmentPostings(path)
+    with pytest.raises(ValueError, match="offsets"):
+        verify(path)
