@@ -39,6 +39,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def phase_stages(archive: Path, index: Path, count: int) -> dict:
         for stage, seconds in (("read: file, decoding, front matter", t1 - t0), ("metadata", t2 - t1),
                                ("cleaning (normalize)", t3 - t2), ("folding", t4 - t3),
                                ("Markdown: split and send (worker side)", t5 - t4),
-                               ("zlib of stored text and markup", t6 - t5), ("jieba (ranking_words)", t7 - t6),
+                               ("packing stored text and markup (Whoosh compresses them)", t6 - t5), ("jieba (ranking_words)", t7 - t6),
                                ("n-grams (char_ngrams)", t8 - t7), ("Latin words", t9 - t8),
                                ("PostingsBuilder.add", t10 - t9),
                                ("(pickling the analysis: not done by the build)", t11 - t10)):
@@ -241,6 +242,9 @@ def phase_digest(index: Path) -> dict:
             hashes = {}
             for docnum, stored in leaf.iter_docs():
                 fields = {k: v for k, v in stored.items() if k not in ("indexed_at", "added_at")}
+                for name in ("text", "markup"):     # zlib'd bytes before schema 12, str since: the content
+                    if isinstance(fields.get(name), bytes):
+                        fields[name] = zlib.decompress(fields[name]).decode("utf-8")
                 hashes[docnum] = stored["content_hash"]
                 per_doc[stored["content_hash"]] = [hashlib.sha256(pickle.dumps(sorted(fields.items()))).hexdigest()]
             postings = open_segment(build, leaf.segment().segment_id())

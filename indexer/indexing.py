@@ -133,9 +133,9 @@ class PreparedReport:
     analysts: str       # the analysts' names joined by " / " (the analyst: filter's column)
     codes: str          # the stock codes joined by " / " (the code: filter's column)
     meta: dict          # analysts, rating_action, stock_codes, encoding, size, ranked_share, pages
-    text: bytes         # schema.pack_text of the cleaned text
+    text: str           # schema.pack_text of the cleaned text
     body_len: int       # the text's body comes first, then boilerplate
-    markup: bytes | None    # a Markdown report's rendered HTML (schema.pack_markup), or None
+    markup: str | None      # a Markdown report's rendered HTML (schema.pack_markup), or None
     analysis: dict      # what indexer.postings writes (see `analyse`)
 
     def stored_fields(self) -> dict:

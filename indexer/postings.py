@@ -18,7 +18,8 @@ segment visible, under a temporary name and renamed, so a reader never sees half
 
 Layout: MAGIC, a little-endian u32 header length, a JSON header, then the blobs it points
 to, each 8-byte aligned. Per field: the terms' UTF-8 bytes in sorted order and where each
-starts (u32), their document frequencies (u32), offsets into the data (u64) and the data. A term's postings are the gaps between its document
+starts (u32), their document frequencies (u32), offsets into the data (u32, or u64 past 4 GB: the
+extent's length tells which) and the data. A term's postings are the gaps between its document
 numbers (u8/u16/u32, whichever is enough), then for scored fields the frequencies (u8/u16),
 zlib-compressed when that pays. Decoding is array + itertools.accumulate, both in C.
 
@@ -47,7 +48,7 @@ import numpy as np
 
 from indexer.durable import write_atomic
 
-MAGIC = b"RAPOSTINGS\x003\n"       # 3: bigram positions (an older file is rebuilt, never misread)
+MAGIC = b"RAPOSTINGS\x004\n"       # 4: u32 offsets; 3: bigram positions (an older file is rebuilt, never misread)
 SET_FIELDS = ("ngrams", "latin")
 SCORED_FIELDS = ("words", "title_words")
 FIELDS = SET_FIELDS + SCORED_FIELDS
@@ -179,7 +180,7 @@ class PostingsBuilder:
                 "terms": put("".join(terms).encode("utf-8")),
                 "term_offsets": put(term_offsets.tobytes()),
                 "df": put(dfs.tobytes()),
-                "offsets": put(offsets.tobytes()),
+                "offsets": put(_narrowed(offsets)),
                 "data": put(bytes(data)),
             }
             if name == POSITIONAL_FIELD:
@@ -195,13 +196,28 @@ class PostingsBuilder:
                     elif len(term) == 2:
                         raise ValueError(f"the bigram {term!r} has no positions")
                 pos_offsets.append(len(pos_data))
-                header["fields"][name]["pos_offsets"] = put(pos_offsets.tobytes())
+                header["fields"][name]["pos_offsets"] = put(_narrowed(pos_offsets))
                 header["fields"][name]["positions"] = put(bytes(pos_data))
         for name in SCORED_FIELDS:
             header["lengths"][name] = put(self.lengths[name].tobytes())
         head = json.dumps(header).encode("utf-8")
         write_atomic(path, [MAGIC, struct.pack("<I", len(head)), head, *blobs])
         return len(MAGIC) + 4 + len(head) + offset
+
+
+def _narrowed(offsets: array) -> bytes:
+    """Offsets into a region as u32 when the last fits, else u64. A bigram has two (its documents',
+    its positions'): at 20,000 synthetic documents, 609,000 ngrams terms in all, u64 offsets were
+    9.8 MB of the 65.8 MB of postings."""
+    return (array("I", offsets) if offsets[-1] < 1 << 32 else offsets).tobytes()
+
+
+def _offsets_code(extent: list[int], count: int) -> str:
+    """The typecode of an offsets array of count + 1 entries (see _narrowed), from its length."""
+    for code in "IQ":
+        if extent[1] == (count + 1) * array(code).itemsize:
+            return code
+    raise ValueError(f"an offsets array of {extent[1]} bytes does not hold {count + 1} offsets")
 
 
 def _encode(ids: list[int], tfs: list[int] | None) -> bytes:
@@ -292,9 +308,11 @@ class SegmentPostings:
             info = header["fields"][name]
             df = typed(info["df"], "I")
             self._fields[name] = (base + info["terms"][0], typed(info["term_offsets"], "I"), df,
-                                  typed(info["offsets"], "Q"), base + info["data"][0], len(df))
+                                  typed(info["offsets"], _offsets_code(info["offsets"], len(df))),
+                                  base + info["data"][0], len(df))
         info = header["fields"][POSITIONAL_FIELD]
-        self._pos_offsets = typed(info["pos_offsets"], "Q")
+        terms = self._fields[POSITIONAL_FIELD][5]
+        self._pos_offsets = typed(info["pos_offsets"], _offsets_code(info["pos_offsets"], terms))
         self._pos_start = base + info["positions"][0]
         # Views over the map, not copies: the searcher reads them into one array per generation.
         self.lengths: dict[str, memoryview] = {name: typed(header["lengths"][name], "I") for name in SCORED_FIELDS}
@@ -437,6 +455,13 @@ def verify(path: Path) -> None:
         end = len(MAGIC) + 4 + head_len + max((start + length for start, length in extents), default=0)
         if end > size:
             raise ValueError(f"{path.name} is cut short ({size} of {end} bytes)")
+        try:
+            for name, info in header["fields"].items():
+                terms = info["df"][1] // 4
+                for key in ("offsets", "pos_offsets") if name == POSITIONAL_FIELD else ("offsets",):
+                    _offsets_code(info[key], terms)     # u32 or u64, one per term and one more
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"{path.name} has damaged offsets ({exc})") from exc
 
 
 def open_segment(directory: str | Path, segment_id: str) -> SegmentPostings:

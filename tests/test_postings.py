@@ -8,7 +8,7 @@ from itertools import accumulate
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from indexer.postings import SCORED_FIELDS, SET_FIELDS, PostingsBuilder, SegmentPostings, _encode
+from indexer.postings import SCORED_FIELDS, SET_FIELDS, PostingsBuilder, SegmentPostings, _encode, verify
 
 TF_MAX = 0xFFFF         # a frequency is stored in at most 16 bits: larger ones are clamped
 EMPTY = {name: [] for name in SET_FIELDS + SCORED_FIELDS}
@@ -120,3 +120,70 @@ def test_each_term_has_the_narrowest_widths_and_zlib_only_when_it_pays(ids, tfs)
 ])
 def test_zlib_and_raw_blocks_both_occur(ids, tfs, compressed):
     assert bool(_encode(ids, tfs)[0] & 0x10) is compressed
+
+
+def _widened(path, fields) -> None:
+    """Rewrite a postings file with the offsets arrays of `fields` as u64, as a file whose region
+    passes 4 GB holds them (the header's extents moved to match)."""
+    import json
+    import struct
+    from array import array
+
+    from indexer.postings import MAGIC
+
+    raw = path.read_bytes()
+    (head_len,) = struct.unpack_from("<I", raw, len(MAGIC))
+    header = json.loads(raw[len(MAGIC) + 4:len(MAGIC) + 4 + head_len])
+    base = len(MAGIC) + 4 + head_len
+    extents = [(info, key) for info in header["fields"].values() for key in info] + \
+              [(header["lengths"], key) for key in header["lengths"]]
+    blobs, offset = [], 0
+    for info, key in sorted(extents, key=lambda e: e[0][e[1]][0]):
+        start, length = info[key]
+        blob = raw[base + start:base + start + length]
+        if key in ("offsets", "pos_offsets") and info in [header["fields"][f] for f in fields]:
+            blob = array("Q", array("I", blob)).tobytes()
+        info[key] = [offset, len(blob)]
+        blobs.append(blob + bytes(-len(blob) % 8))
+        offset += len(blobs[-1])
+    head = json.dumps(header).encode("utf-8")
+    path.write_bytes(MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs))
+
+
+def test_offsets_are_u32_and_u64_ones_are_read_too(tmp_path):
+    """Offsets into the data and positions are written as u32 (a region under 4 GB); a file whose
+    offsets are u64 (a region past 4 GB) is read the same; offsets of a third width are damage."""
+    import json
+    import struct
+
+    from indexer.postings import MAGIC
+
+    table = {("ngrams", "横空"): (-1, [(1, 1)] * 8), ("ngrams", "模型"): (3, [(255, 1), (256, 1)]),
+             ("words", "算力"): (0, [(2, 3)] * 5), ("latin", "ai"): (1, [(1, 1)])}
+    postings, held = build(table, tmp_path)
+    expected = {key: postings.decode(key[0], postings.slot(*key)) for key in held}
+    positions = postings.positions(postings.slot("ngrams", "横空"))
+    for name, info in postings.header["fields"].items():
+        terms = len(list(postings.items(name)))
+        assert info["offsets"][1] == 4 * (terms + 1)
+        if name == "ngrams":
+            assert info["pos_offsets"][1] == 4 * (terms + 1)
+    postings.close()
+    path = tmp_path / "segment.post"
+    _widened(path, ["ngrams", "words"])
+    widened = SegmentPostings(path)
+    assert widened.header["fields"]["ngrams"]["pos_offsets"][1] == 8 * 3
+    assert {key: widened.decode(key[0], widened.slot(*key)) for key in held} == expected
+    assert all((a == b).all() for a, b in zip(widened.positions(widened.slot("ngrams", "横空")), positions))
+    widened.close()
+
+    raw = path.read_bytes()
+    (head_len,) = struct.unpack_from("<I", raw, len(MAGIC))
+    header = json.loads(raw[len(MAGIC) + 4:len(MAGIC) + 4 + head_len])
+    header["fields"]["words"]["offsets"][1] -= 4        # neither u32 nor u64 of its terms
+    head = json.dumps(header).encode("utf-8")
+    path.write_bytes(MAGIC + struct.pack("<I", len(head)) + head + raw[len(MAGIC) + 4 + head_len:])
+    with pytest.raises(ValueError, match="offsets"):
+        SegmentPostings(path)
+    with pytest.raises(ValueError, match="offsets"):
+        verify(path)
