@@ -613,7 +613,7 @@ class Indexer:
         known.update(p for doc in self._state.values() for p in doc.files)
         return known
 
-    def merge_segments(self, isolated: bool = False) -> float:
+    def merge_segments(self, isolated: bool = False, give_way=None) -> float:
         """Merge small segments by the store's size-tiered policy (store._small_segments); seconds taken.
 
         isolated: merge in a forked child process and wait for it. A merge holds every posting of
@@ -621,6 +621,11 @@ class Indexer:
         the few objects that outlive each merge kept the allocator's arenas from being returned,
         so its memory grew with every merge while its live objects did not (about 30 MB over
         400 changes). A child's memory goes back to the system when it exits.
+
+        give_way (isolated only): a function polled while the child merges; when it returns True
+        the child is killed and MergeGaveWay raised. A killed merge commits nothing (or, killed
+        after its table of contents, all of it): the same crash safety as a killed watcher, whose
+        partial files the next commit removes.
         """
         started = time.perf_counter()
         ix = self.store.open()
@@ -628,8 +633,12 @@ class Indexer:
             key_before = self._key(ix)
             if isolated and hasattr(os, "fork"):
                 ix.close()
-                _in_child(self._merge_only)
-                ix = self.store.open()
+                try:
+                    _in_child(self._merge_only, give_way)
+                finally:
+                    ix = self.store.open()
+                    if self._state_key == key_before:
+                        self._state_key = self._key(ix)     # landed or not, the state is the same
             else:
                 with writing(ix, merge=True):
                     pass
@@ -695,7 +704,11 @@ class Indexer:
 CHILD_TIMEOUT_S = 600.0     # a merge in a child that takes longer is stopped (its partial files are cleaned up)
 
 
-def _in_child(task) -> None:
+class MergeGaveWay(Exception):
+    """A merge in a child process was stopped because give_way() asked for it."""
+
+
+def _in_child(task, give_way=None) -> None:
     """Run task() in a forked child process and wait for it; raise if it failed or was killed.
 
     The caller's other threads do not exist in the child, which only writes the index (its own
@@ -715,6 +728,10 @@ def _in_child(task) -> None:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
+        if give_way is not None and give_way():
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise MergeGaveWay("a merge in a child process was stopped for a change")
         if time.monotonic() > deadline:
             os.kill(pid, 9)
             os.waitpid(pid, 0)

@@ -17,7 +17,9 @@ BATCH_RETRIES = 1
 # Small segments are merged once no commit happened for MERGE_QUIET_SECONDS, or, when a steady
 # trickle of changes is never quiet that long, after MERGE_AFTER_COMMITS commits at a moment
 # nothing waits (a merge takes 0.1 s idle, 0.8 s under full search load: soak bench), or after
-# MERGE_FORCED_COMMITS commits even if files wait, so segments never pile up.
+# MERGE_FORCED_COMMITS commits even if files wait, so segments never pile up. A merge that is not
+# forced gives way to a change that arrives meanwhile (the watcher stops it and commits the change)
+# and is tried again at the next moment nothing waits.
 MERGE_QUIET_SECONDS = 2.0
 MERGE_AFTER_COMMITS = 8
 MERGE_FORCED_COMMITS = 32
@@ -126,6 +128,7 @@ class MergeSchedule:
         self.unmerged_since = 0.0      # monotonic time of the first commit not merged yet
         self.unmerged_commits = 0
         self.last_commit = 0.0
+        self.gave_way_count = 0        # merges stopped for a change, since start
 
     def committed(self, now: float) -> None:
         self.unmerged_since = self.unmerged_since or now
@@ -136,6 +139,12 @@ class MergeSchedule:
         """A merge was tried (a failed one is tried again after the next commit)."""
         self.unmerged_since = 0.0
         self.unmerged_commits = 0
+
+    def gave_way(self) -> int:
+        """A merge was stopped for a change: what it would have merged still is unmerged (the next
+        idle moment tries again; MERGE_FORCED_COMMITS commits later it no longer gives way)."""
+        self.gave_way_count += 1
+        return self.gave_way_count
 
     def forced(self) -> bool:
         """Merge now, even with files waiting."""

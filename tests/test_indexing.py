@@ -256,6 +256,39 @@ def test_a_merge_that_fails_in_its_child_is_an_error_here_and_commits_nothing(sa
     assert find(sample_index, "固态电池")[1]["total"] == 1
 
 
+def test_a_merge_that_gives_way_is_killed_commits_nothing_and_leaves_nothing(sample_index):
+    """The watcher stops a merge in its child when a change arrives (give_way): killed while it
+    writes the merged segment, it commits nothing; the next commit removes what it had written."""
+    from indexer.indexing import MergeGaveWay
+    from indexer.store import IndexStore
+
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    for i in range(4):
+        (root / f"g{i}.md").write_text(f"# 快讯{i}\n\n第{i}号快讯：钠电池。\n", encoding="utf-8")
+        indexer.sync([f"g{i}.md"], merge=False)
+    live = IndexStore(sample_index).live_build()
+    before = set(os.listdir(live))
+    seen: set[str] = set()
+
+    def writing_started() -> bool:       # the child has begun the merged segment's files
+        seen.update(set(os.listdir(live)) - before)
+        return bool(seen)
+
+    with pytest.raises(MergeGaveWay):
+        indexer.merge_segments(isolated=True, give_way=writing_started)
+    assert seen and set(os.listdir(live)) >= before
+    assert sorted(p for p in os.listdir(live) if p.endswith(".toc")) == sorted(p for p in before if p.endswith(".toc"))
+    assert find(sample_index, "钠电池", size=20)[1]["total"] == 4
+    (root / "g9.md").write_text("# 快讯9\n\n第9号快讯：固态电池。\n", encoding="utf-8")
+    assert indexer.sync(["g9.md"], merge=False).committed
+    assert not seen & set(os.listdir(live)), "the killed merge's files outlived the next commit"
+    indexer.merge_segments(isolated=True, give_way=lambda: False)
+    assert find(sample_index, "钠电池", size=20)[1]["total"] == 4
+    assert find(sample_index, "固态电池")[1]["total"] == 1
+    assert not indexer.sync().receipts      # the cached state matches the merged index
+
+
 @pytest.mark.slow
 def test_merging_segments_carries_postings_over_deletions_and_changes(sample_index):
     """Postings live beside each segment (indexer.postings): a merge renumbers documents

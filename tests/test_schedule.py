@@ -68,3 +68,14 @@ def test_segments_merge_when_commits_pause_or_pile_up():
     assert merges.forced()
     merges.merged()
     assert merges.idle_wait(200.0) is None and not merges.forced()
+
+
+def test_a_merge_that_gave_way_is_still_due():
+    merges = MergeSchedule()
+    for n in range(MERGE_AFTER_COMMITS):
+        merges.committed(100.0 + n * 0.1)
+    assert merges.gave_way() == 1 and merges.gave_way() == 2        # counted, nothing reset
+    assert merges.idle_wait(101.0) == 0 and merges.unmerged_commits == MERGE_AFTER_COMMITS
+    for n in range(MERGE_AFTER_COMMITS, MERGE_FORCED_COMMITS):
+        merges.committed(102.0)
+    assert merges.forced()          # the watcher no longer lets it give way
