@@ -327,12 +327,12 @@ class ArchiveWatcher:
     def _merge(self) -> None:
         """Merge the small segments that commits left behind, when the MergeSchedule says so.
 
-        The merge runs in a child process; unless the schedule forces it, a change that arrives
-        meanwhile stops it (a drop waited up to a whole merge, 0.4 s on average under the soak's
+        The merge runs in a child process; a change that arrives meanwhile stops it when the
+        schedule allows (a drop waited up to a whole merge, 0.4 s on average under the soak's
         search load and 2 s for the largest), and it is tried again at the next idle moment."""
-        forced = self._merges.forced()
+        give_way = self._change_waiting if self._merges.may_give_way() else None
         try:
-            seconds = self.indexer.merge_segments(isolated=True, give_way=None if forced else self._change_waiting)
+            seconds = self.indexer.merge_segments(isolated=True, give_way=give_way)
         except MergeGaveWay:
             log.info("stopped a merge of small index segments for a change (%d so far)", self._merges.gave_way())
             return
