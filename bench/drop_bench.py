@@ -301,6 +301,7 @@ def measure_commits(root: Path, drops: list[dict]) -> int:
     import pstats
 
     from indexer.config import DEFAULT_CONFIG, load_settings
+    from indexer.documents import list_archive
     from indexer.indexing import Indexer
 
     settings = load_settings(DEFAULT_CONFIG, overrides={
@@ -325,6 +326,13 @@ def measure_commits(root: Path, drops: list[dict]) -> int:
             times.append(time.perf_counter() - started)
             profile.disable()
             assert result.committed, result.receipts
+        started = time.perf_counter()
+        listing = {s.relpath: s for s in list_archive(root)}
+        listed = time.perf_counter() - started
+        started = time.perf_counter()       # the watcher's rescan: its known paths, then a sync from the listing
+        rescan = indexer.sync(set(listing) | indexer.known_paths(), merge=False, sources=listing)
+        print(f"rescan: listing {listed * 1000:.0f} ms ({len(listing):,} files), then known paths and sync "
+              f"{(time.perf_counter() - started) * 1000:.0f} ms ({len(rescan.receipts)} receipts)")
         state = indexer._state
         started = time.perf_counter()
         _ = {p: tuple(stamp) for doc in state.values() for p, stamp in doc.files.items()}

@@ -667,14 +667,18 @@ class Indexer:
                 considered = (set(listing) | {p for d in state.values() for p in d.files}
                               | {p for p in failed if p not in kept})
             else:
-                considered = set(paths)
+                considered = set()
                 listing = {}
-                for relpath in considered:
+                for relpath in set(paths):
                     source = sources.get(relpath) if sources is not None else None
                     indexed = self._paths.get(relpath)
-                    if source is None or indexed is None or \
-                            tuple(state[indexed].files[relpath]) != (source.size, source.mtime):
-                        source = stat_source(self.root, relpath)    # what the listing says changed, looked at now
+                    if source is not None and indexed is not None and \
+                            tuple(state[indexed].files[relpath]) == (source.size, source.mtime):
+                        # indexed as listed: nothing to do, so not considered at all (a rescan's
+                        # whole archive but its few changes: 0.7-0.9 s of the worker at 100,000)
+                        continue
+                    considered.add(relpath)
+                    source = stat_source(self.root, relpath)    # what the listing says changed, looked at now
                     if source is not None:
                         listing[relpath] = source
                 refused, _ = refuse_undecodable_names(listing, failed)

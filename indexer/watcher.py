@@ -374,7 +374,7 @@ class ArchiveWatcher:
         with self._lock:
             paths = (set(listing) | self._known) - settling
         try:
-            result = self.indexer.sync(sorted(paths), merge=False, sources=listing)
+            result = self.indexer.sync(paths, merge=False, sources=listing)     # a set: sync sorts what it considers
         except Exception:
             log.exception("rescan of %s failed; trying again in %.0f s", self.root, self.rescan_interval)
             return
