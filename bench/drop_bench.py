@@ -56,6 +56,7 @@ WATCHER_LINE = re.compile(r"indexed (drops\S*/\S+) \((\d+) ms\)")
 LOG_TIME = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
 LISTED_LINE = re.compile(LOG_TIME + r".*rescan: listed (\d+) files \((\d+) ms\)", re.M)
 RESCAN_LINE = re.compile(LOG_TIME + r".*rescan: synced (\d+) paths \((\d+) ms\)", re.M)
+MERGE_LINE = re.compile(LOG_TIME + r".*merged small index segments \((\d+) ms\)", re.M)
 START_LINE = re.compile(LOG_TIME + r".*initial sync: (\d+) documents.*\(([\d.]+) s\)", re.M)
 START_TIMEOUT = 1800.0      # a first start over a big archive builds its index (100,000: 8-15 min)
 
@@ -400,6 +401,8 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
     log_text = (tmp / "service.log").read_text(encoding="utf-8", errors="replace")
     watcher_ms = [int(ms) for _, ms in WATCHER_LINE.findall(log_text)]
     listed, synced, rescan_spans = rescans_of(log_text)
+    merges = [(log_seconds(t), int(ms)) for t, ms in MERGE_LINE.findall(log_text)]
+    merge_spans = [(end - ms / 1000, end) for end, ms in merges]
     start = START_LINE.search(log_text)
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -411,6 +414,9 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
         raise SystemExit("no dropped report became searchable")
     during = [x for x, span in zip(latencies, spans) if math.isfinite(x) and overlaps(span, rescan_spans)]
     apart = [x for x, span in zip(latencies, spans) if math.isfinite(x) and not overlaps(span, rescan_spans)]
+    merging = [x for x, span in zip(latencies, spans) if math.isfinite(x) and overlaps(span, merge_spans)]
+    quiet = [x for x, span in zip(latencies, spans)
+             if math.isfinite(x) and not overlaps(span, rescan_spans + merge_spans)]
 
     def stats(values: list[float]) -> str:
         if not values:
@@ -435,7 +441,11 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
         ("p99 / target (1 s)", f"{p99 / TARGET_P99:.2f} ({'met' if p99 <= TARGET_P99 else 'missed'})"),
         ("drops overlapping a rescan's listing or sync", stats(during)),
         ("drops overlapping no rescan", stats(apart)),
+        ("drops overlapping a merge of small segments (the worker's, between drops)", stats(merging)),
+        ("drops overlapping neither a rescan nor a merge", stats(quiet)),
         ("rescan listing (lister thread)", ms_range(listed)),
+        ("merges of small segments", f"{len(merges)}, " + (f"{statistics.median(ms for _, ms in merges):,.0f} ms median, "
+                                                           f"{max(ms for _, ms in merges):,} ms max" if merges else "none")),
         ("rescan sync (worker: drops wait for it)", ms_range(synced)),
         ("start: the watcher's initial sync (unchanged archive)",
          f"{float(start.group(3)):.1f} s over {int(start.group(2)):,} documents, done "
@@ -455,9 +465,9 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
                f"_{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC_, {os.cpu_count()} CPUs shared with "
                f"other work (load average in the table); `python bench/drop_bench.py --archive {args.archive}"
                f"{f' --rescan {args.rescan:g}' if args.rescan is not None else ''}`. "
-               f"Drops as above, into a new folder of the big archive; the rescans' times are the watcher's "
-               f"log lines; a drop overlaps a rescan when its write-to-searchable interval meets a listing or "
-               f"a rescan sync.\n\n{table}\n")
+               f"Drops as above, into a new folder of the big archive; the rescans' and merges' times are the "
+               f"watcher's log lines; a drop overlaps one when its write-to-searchable interval meets a listing, "
+               f"a rescan sync or a merge.\n\n{table}\n")
     print("\n" + table)
     if not args.no_report:
         write_report(section, subheading)
