@@ -362,11 +362,14 @@ class ArchiveWatcher:
         1.5-3 s of blocked drops when the worker listed).
         """
         while not self._stopping.wait(self.rescan_interval):
+            started = time.perf_counter()
             try:
                 listing = {s.relpath: s for s in list_archive(self.root)}
             except Exception:
                 log.exception("listing %s for the rescan failed; trying again in %.0f s", self.root, self.rescan_interval)
                 continue
+            # what a rescan costs grows with the archive: said every time (bench/drop_bench.py reads it)
+            log.info("rescan: listed %d files (%.0f ms)", len(listing), (time.perf_counter() - started) * 1000)
             with self._lock:
                 self._listing = listing
             self._wake.set()
@@ -374,6 +377,7 @@ class ArchiveWatcher:
     def _rescan(self) -> None:
         """Sync the whole folder from the lister's listing to catch missed events (files still
         settling are left alone: their events are being handled)."""
+        started = time.perf_counter()
         with self._lock:
             listing, self._listing = self._listing, None
             settling = self._pending.paths()
@@ -383,7 +387,7 @@ class ArchiveWatcher:
         with self._lock:
             paths = (set(listing) | self._known) - settling
         try:
-            result = self.indexer.sync(sorted(paths), merge=False, sources=listing)
+            result = self.indexer.sync(paths, merge=False, sources=listing)     # a set: sync sorts what it considers
         except Exception:
             log.exception("rescan of %s failed; trying again in %.0f s", self.root, self.rescan_interval)
             return
@@ -393,6 +397,8 @@ class ArchiveWatcher:
         changed = len(result.receipts) - result.count("unchanged")
         if changed:
             log.info("rescan found %d changes the events missed (%.0f ms)", changed, result.seconds * 1000)
+        # the worker's whole time here: drops wait for it
+        log.info("rescan: synced %d paths (%.0f ms)", len(paths), (time.perf_counter() - started) * 1000)
 
     def _initial_sync(self) -> SyncResult:
         try:

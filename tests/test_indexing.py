@@ -478,3 +478,38 @@ def test_a_parallel_rebuild_keeps_each_contents_id_and_arrival(tmp_path, setting
     after = known()
     assert after.pop("改名的报告.txt") == before.pop("报告005.txt")
     assert after == before
+
+
+def test_a_long_lived_indexer_keeps_its_paths_in_step_with_the_index(sample_index):
+    """The watcher's Indexer looks up a drop's paths in a map it keeps between syncs (not rebuilt from
+    every document per commit): after each kind of change it must hold what the index holds."""
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    a, b, c = root / "a.md", root / "b.md", root / "c.md"
+
+    def step(paths, expected):
+        result = indexer.sync(paths, merge=False)
+        assert sorted((r.path, r.status) for r in result.receipts) == expected
+        assert indexer.known_paths() == Indexer(sample_index).known_paths()     # read from the index
+
+    a.write_text(NEW_REPORT, encoding="utf-8")
+    step(["a.md"], [("a.md", "indexed")])
+    step(["a.md"], [])                                          # unchanged: not read again
+    b.write_text(NEW_REPORT, encoding="utf-8")
+    step(["b.md"], [("b.md", "duplicate")])
+    a.rename(c)                                                 # a name of a duplicate moves
+    step(["a.md", "c.md"], [("a.md", "deleted"), ("c.md", "duplicate")])
+    b.write_text(NEW_REPORT.replace("硫化物", "氧化物"), encoding="utf-8")
+    os.utime(b, (time.time() + 5, time.time() + 5))
+    step(["b.md"], [("b.md", "indexed")])                       # rewritten: a content of its own
+    c.write_bytes(b"")
+    os.utime(c, (time.time() + 10, time.time() + 10))
+    step(["c.md"], [("c.md", "failed")])
+    step(["c.md"], [])                                          # a known failure is not retried
+    b.unlink()
+    c.unlink()
+    step(["b.md", "c.md"], [("b.md", "deleted")])
+    a.write_text(NEW_REPORT, encoding="utf-8")                  # a content that left comes back
+    step(["a.md"], [("a.md", "indexed")])
+    assert not indexer.sync(sorted(indexer.known_paths()), merge=False).receipts
+    assert find(sample_index, "硫化物电解质")[0] == {"a.md"} and find(sample_index, "氧化物")[0] == set()
