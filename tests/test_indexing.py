@@ -225,6 +225,13 @@ def test_sync_from_a_stale_listing_trusts_only_what_did_not_change(sample_index)
     assert status_report(sample_index)["failed"] == []
 
 
+def commit_small_segments(indexer: Indexer, root, prefix: str, count: int) -> None:
+    """`count` short reports (钠电池), each committed on its own without a merge: as many small segments."""
+    for i in range(count):
+        (root / f"{prefix}{i}.md").write_text(f"# 快讯{i}\n\n第{i}号快讯：钠电池。\n", encoding="utf-8")
+        indexer.sync([f"{prefix}{i}.md"], merge=False)
+
+
 def test_a_merge_that_fails_in_its_child_is_an_error_here_and_commits_nothing(sample_index):
     """A merge in a child that fails (here: writing past a file-size limit set for it, EFBIG)
     raises in the parent, which goes on; the index keeps its segments, and the next change and
@@ -235,9 +242,7 @@ def test_a_merge_that_fails_in_its_child_is_an_error_here_and_commits_nothing(sa
 
     indexer = Indexer(sample_index)
     root = sample_index.archive.root
-    for i in range(3):
-        (root / f"f{i}.md").write_text(f"# 快讯{i}\n\n第{i}号快讯：钠电池。\n", encoding="utf-8")
-        indexer.sync([f"f{i}.md"], merge=False)
+    commit_small_segments(indexer, root, "f", 3)
     live = IndexStore(sample_index).live_build()
     tocs = sorted(p.name for p in live.glob("*.toc"))
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -264,9 +269,7 @@ def test_a_merge_that_gives_way_is_killed_commits_nothing_and_leaves_nothing(sam
 
     indexer = Indexer(sample_index)
     root = sample_index.archive.root
-    for i in range(4):
-        (root / f"g{i}.md").write_text(f"# 快讯{i}\n\n第{i}号快讯：钠电池。\n", encoding="utf-8")
-        indexer.sync([f"g{i}.md"], merge=False)
+    commit_small_segments(indexer, root, "g", 4)
     live = IndexStore(sample_index).live_build()
     before = set(os.listdir(live))
     seen: set[str] = set()
