@@ -99,6 +99,27 @@ def found(base: str, marker: str, relpath: str) -> bool:
     return any(relpath in hit.get("paths", [hit["path"]]) for hit in answer.get("hits", []))
 
 
+def drop_one_by_one(base: str, root: Path, service: Served, drops: list[dict], folder: str, gap: float,
+                    latencies: list[float], spans: list[tuple[float, float]] | None = None) -> list[str]:
+    """Drop each report into `folder` with a unique marker and time it until searchable (appended to
+    `latencies`, and its (start, end) wall times to `spans`), `gap` seconds apart; the markers."""
+    markers = []
+    for i, record in enumerate(drops):
+        marker = f"投递编号{i:04d}"
+        markers.append(marker)
+        relpath = f"{folder}/{record['id']}.md"
+        begun = time.time()
+        latency = drop_and_time(base, root, relpath, report_markdown(record, marker), marker)
+        if spans is not None:
+            spans.append((begun, begun + (latency if math.isfinite(latency) else DROP_TIMEOUT)))
+        latencies.append(latency)
+        if not math.isfinite(latency):
+            print(f"  {relpath}: not searchable after {DROP_TIMEOUT:.0f} s")
+        service.check_alive()
+        time.sleep(gap)
+    return markers
+
+
 def drop_and_time(base: str, root: Path, relpath: str, text: str, marker: str, timeout: float = DROP_TIMEOUT) -> float:
     """Write one report (write + close, as a user's copy does) and time it until search returns it."""
     path = root / relpath
@@ -239,17 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ready = wait_ready(base, service, len(seed))
         print(f"service ready in {ready:.1f} s ({len(seed)} seed reports); {SERVICE}")
-        markers = []
-        for i, record in enumerate(drops):
-            marker = f"投递编号{i:04d}"
-            markers.append(marker)
-            relpath = f"drops/{record['id']}.md"
-            latency = drop_and_time(base, root, relpath, report_markdown(record, marker), marker)
-            latencies.append(latency)
-            if not math.isfinite(latency):
-                print(f"  {relpath}: not searchable after {DROP_TIMEOUT:.0f} s")
-            service.check_alive()
-            time.sleep(args.gap)
+        markers = drop_one_by_one(base, root, service, drops, "drops", args.gap, latencies)
         round_trip = search_round_trip(base, markers)
     finally:
         service.stop()
@@ -378,19 +389,7 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
                               report_markdown(drops[0], "投递编号启动"), "投递编号启动", timeout=START_TIMEOUT)
         print(f"API answered {api_ready:.1f} s after the start ({documents:,} documents); first drop searchable "
               f"after {first:.1f} s more; {SERVICE}")
-        markers = []
-        for i, record in enumerate(drops):
-            marker = f"投递编号{i:04d}"
-            markers.append(marker)
-            relpath = f"{folder.name}/{record['id']}.md"
-            begun = time.time()
-            latency = drop_and_time(base, root, relpath, report_markdown(record, marker), marker)
-            spans.append((begun, begun + (latency if math.isfinite(latency) else DROP_TIMEOUT)))
-            latencies.append(latency)
-            if not math.isfinite(latency):
-                print(f"  {relpath}: not searchable after {DROP_TIMEOUT:.0f} s")
-            service.check_alive()
-            time.sleep(args.gap)
+        markers = drop_one_by_one(base, root, service, drops, folder.name, args.gap, latencies, spans)
         round_trip = search_round_trip(base, markers)
         cleaned = remove_drops(base, service, folder, documents)
     finally:

@@ -42,7 +42,7 @@ from bench.common import md_table, percentile  # noqa: E402
 from bench.corpus import DATA  # noqa: E402
 from bench.index_bench import folder_size  # noqa: E402
 from bench.report import replace_section  # noqa: E402
-from bench.search_bench import QUERIES, timed  # noqa: E402
+from bench.search_bench import timed  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 SECTION = "Positions in the postings (positions_bench.py)"
@@ -77,6 +77,11 @@ def base_code(out: Path) -> Path:
     """The indexer before positions (the merge base with main), extracted from git into `out`."""
     commit = subprocess.run(["git", "-C", str(PROJECT), "merge-base", "HEAD", "main"], capture_output=True,
                             text=True, check=True).stdout.strip()
+    return code_at(commit, out)
+
+
+def code_at(commit: str, out: Path) -> Path:
+    """The indexer (and config.toml) of a commit, extracted from git once into `out`/code-<commit>."""
     folder = out / f"code-{commit[:10]}"
     if not (folder / "indexer").is_dir():
         folder.mkdir(parents=True, exist_ok=True)

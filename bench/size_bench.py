@@ -45,7 +45,8 @@ if __package__ in (None, ""):
 
 from bench.common import md_table, percentile  # noqa: E402
 from bench.corpus import DATA  # noqa: E402
-from bench.positions_bench import BUILD_SCRIPT, text_bytes_of  # noqa: E402
+from bench.positions_bench import BUILD_SCRIPT, code_at, text_bytes_of  # noqa: E402
+from bench.positions_bench import subset as first_documents  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -195,23 +196,12 @@ def group_of(part: str) -> str:
 # -- building --------------------------------------------------------------------------------------
 
 def subset(size: int, out: Path) -> Path:
-    """The first `size` documents of the synthetic archive, copied into `out` (never written into
+    """The first `size` documents of the synthetic archive, hard-linked into `out` (never written into
     the archive's own folder)."""
-    folder = out / f"archive-{size}"
-    if folder.is_dir():
-        return folder
     source = MAIN_ARCHIVE if MAIN_ARCHIVE.is_dir() else DATA / "scale_100000" / "archive"
-    if not source.is_dir():
+    if not source.is_dir() and not (out / f"archive-{size}").is_dir():
         raise SystemExit(f"no synthetic archive at {source}: run bench/scale_bench.py --sizes 100000 --keep")
-    tmp = out / f"archive-{size}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    files = sorted(p for p in source.rglob("*.md"))[:size]
-    for path in files:
-        target = tmp / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    tmp.rename(folder)
-    return folder
+    return first_documents(source, size, out)
 
 
 def code_folder(spec: str, out: Path) -> Path:
@@ -220,13 +210,7 @@ def code_folder(spec: str, out: Path) -> Path:
         return Path(spec)
     commit = subprocess.run(["git", "-C", str(PROJECT), "rev-parse", spec], capture_output=True, text=True,
                             check=True).stdout.strip()
-    folder = out / f"code-{commit[:10]}"
-    if not (folder / "indexer").is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        tar = subprocess.run(["git", "-C", str(PROJECT), "archive", commit, "indexer", "config.toml"],
-                             capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(folder)], input=tar, check=True)
-    return folder
+    return code_at(commit, out)
 
 
 def build(code: Path, root: Path, index_dir: Path) -> dict:
