@@ -345,6 +345,9 @@ def soak(settings, args) -> dict:
     lines = log_text.splitlines()
     server_errors = [line for line in lines if "server.access: " in line and " status=5" in line]
     watcher = {"merges": [float(m) for m in re.findall(r"merged small index segments \((\d+) ms\)", log_text)],
+               "beside": sum(int(n) for n in re.findall(r"merged small index segments \(\d+ ms\) beside (\d+) commits",
+                                                         log_text)),
+               "dropped": log_text.count("dropped a merge of index segments"),
                "rescans": [(int(n), float(ms)) for n, ms in
                            re.findall(r"rescan found (\d+) changes the events missed \((\d+) ms\)", log_text)]}
     return {"health": health, "initial_sync": initial_sync, "queries": queries, "quiet": quiet, "load": load,
@@ -515,7 +518,9 @@ def render(args, corpus: str, run: dict, load_before: float, load_after: float) 
         f"{len(check['found_gone'])} still found; documents {check['documents']:,} (expected "
         f"{check['expected_documents']:,}); {len(check['failed'])} failed files; {run['tracebacks']} tracebacks in the "
         f"server log. The watcher (its log): {len(run['watcher']['merges'])} merges of small segments "
-        f"({sum(run['watcher']['merges']):.0f} ms in all); its periodic rescans (the folder listed in a thread of "
+        f"({sum(run['watcher']['merges']):.0f} ms in all, each written by a child process beside the changes: "
+        f"{run['watcher'].get('beside', 0)} commits landed while one ran, {run['watcher'].get('dropped', 0)} merges "
+        f"dropped); its periodic rescans (the folder listed in a thread of "
         f"its own every 60 s, then synced where the listing differs from the index) that indexed a change themselves: "
         + (", ".join(f"{n} in {ms:.0f} ms" for n, ms in run['watcher']['rescans']) or "none") + ".",
         "",

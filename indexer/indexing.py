@@ -23,6 +23,7 @@ from indexer.metadata import extract_metadata
 from indexer.pdftext import PdfLimits
 from indexer.normalize import clean_inline, clean_report, fold
 from indexer.markup import render_markdown
+from indexer.merging import MergeJob
 from indexer.messages import Message
 from indexer.schema import pack_markup, pack_text
 from indexer.store import IndexStore, join_parts, now_iso, write_part, writing
@@ -630,46 +631,57 @@ class Indexer:
         known.update(self._paths)
         return known
 
-    def merge_segments(self, isolated: bool = False, give_way=None) -> float:
+    def merge_segments(self, isolated: bool = False) -> float:
         """Merge small segments by the store's size-tiered policy (store._small_segments); seconds taken.
 
-        isolated: merge in a forked child process and wait for it. A merge holds every posting of
-        the segments it merges as short-lived objects; in a long-running process (the watcher)
-        the few objects that outlive each merge kept the allocator's arenas from being returned,
-        so its memory grew with every merge while its live objects did not (about 30 MB over
-        400 changes). A child's memory goes back to the system when it exits.
-
-        give_way (isolated only): a function polled while the child merges; when it returns True
-        the child is killed and MergeGaveWay raised. A killed merge commits nothing (or, killed
-        after its table of contents, all of it): the same crash safety as a killed watcher, whose
-        partial files the next commit removes.
+        isolated: merge as the watcher does (`start_merge`, then `land_merge`), and wait for it. A
+        merge holds every posting of the segments it merges as short-lived objects; in a long-running
+        process the few objects that outlive each merge kept the allocator's arenas from being
+        returned (the watcher grew about 30 MB over 400 changes while its live objects did not). A
+        child's memory goes back to the system when it exits.
         """
         started = time.perf_counter()
+        if isolated and hasattr(os, "fork"):
+            job = self.start_merge()
+            if job is not None:
+                try:
+                    job.wait()
+                except BaseException:
+                    job.cancel()
+                    raise
+                self.land_merge(job)
+            return time.perf_counter() - started
         ix = self.store.open()
         try:
             key_before = self._key(ix)
-            if isolated and hasattr(os, "fork"):
-                ix.close()
-                try:
-                    _in_child(self._merge_only, give_way)
-                finally:
-                    ix = self.store.open()
-                    if self._state_key == key_before:
-                        self._state_key = self._key(ix)     # landed or not, the state is the same
-            else:
-                with writing(ix, merge=True):
-                    pass
+            with writing(ix, merge=True):
+                pass
             if self._state_key == key_before:
                 self._state_key = self._key(ix)     # a merge changes segments, not the state
         finally:
             ix.close()
         return time.perf_counter() - started
 
-    def _merge_only(self) -> None:
+    def start_merge(self) -> MergeJob | None:
+        """Start merging the small segments in a child process that takes no lock (indexer.merging):
+        this Indexer goes on syncing meanwhile, and `land_merge` commits the merge once the child
+        is done. None when there is nothing to merge."""
         ix = self.store.open()
         try:
-            with writing(ix, merge=True):
-                pass
+            return MergeJob.start(ix, Path(ix.storage.folder))
+        finally:
+            ix.close()
+
+    def land_merge(self, job: MergeJob) -> bool:
+        """Commit a merge whose child has ended, carrying over what was deleted meanwhile; False when
+        it no longer applied (dropped). Raises MergeFailed when its child failed."""
+        ix = self.store.open()
+        try:
+            key_before = self._key(ix)
+            landed = job.land(ix)
+            if landed and self._state_key == key_before:
+                self._state_key = self._key(ix)     # a merge changes segments, not the state
+            return landed
         finally:
             ix.close()
 
@@ -722,47 +734,6 @@ class Indexer:
             ix.close()
         self._finish(status, receipts)
         return SyncResult(receipts, documents, committed, time.perf_counter() - started)
-
-
-CHILD_TIMEOUT_S = 600.0     # a merge in a child that takes longer is stopped (its partial files are cleaned up)
-
-
-class MergeGaveWay(Exception):
-    """A merge in a child process was stopped because give_way() asked for it."""
-
-
-def _in_child(task, give_way=None) -> None:
-    """Run task() in a forked child process and wait for it; raise if it failed or was killed.
-
-    The caller's other threads do not exist in the child, which only writes the index (its own
-    lock file, which the child's exit releases however it ends)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            task()
-            code = 0
-        except BaseException:
-            log.exception("a merge in a child process failed")
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if give_way is not None and give_way():
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise MergeGaveWay("a merge in a child process was stopped for a change")
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise RuntimeError(f"a merge in a child process took over {CHILD_TIMEOUT_S:.0f} s and was stopped")
-        time.sleep(0.005)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"a merge in a child process ended with {'signal ' + str(-code) if code < 0 else 'exit code ' + str(code)}")
 
 
 def stat_source(root: Path, relpath: str) -> SourceFile | None:

@@ -17,14 +17,13 @@ BATCH_RETRIES = 1
 # Small segments are merged once no commit happened for MERGE_QUIET_SECONDS, or, when a steady
 # trickle of changes is never quiet that long, after MERGE_AFTER_COMMITS commits at a moment
 # nothing waits (a merge takes 0.1 s idle, 0.8 s under full search load: soak bench), or after
-# MERGE_FORCED_COMMITS commits even if files wait, so segments never pile up. A merge gives way
-# to a change that arrives meanwhile (the watcher stops it and commits the change) and is tried
-# again at the next moment nothing waits, at most MERGE_GIVES_WAY times in a row: drops closer
-# together than a merge lasts would otherwise leave MERGE_FORCED_COMMITS segments.
+# MERGE_FORCED_COMMITS commits even if files wait, so segments never pile up. A merge runs in a
+# child process beside the changes (indexer.merging): the watcher looks every MERGE_POLL seconds
+# whether it is done, and commits it then.
 MERGE_QUIET_SECONDS = 2.0
 MERGE_AFTER_COMMITS = 8
 MERGE_FORCED_COMMITS = 32
-MERGE_GIVES_WAY = 2
+MERGE_POLL = 0.02
 
 Stamp = tuple[int, int]     # (size, mtime_ns)
 
@@ -130,8 +129,6 @@ class MergeSchedule:
         self.unmerged_since = 0.0      # monotonic time of the first commit not merged yet
         self.unmerged_commits = 0
         self.last_commit = 0.0
-        self.gave_way_count = 0        # merges stopped for a change, since start
-        self.gave_way_in_a_row = 0
 
     def committed(self, now: float) -> None:
         self.unmerged_since = self.unmerged_since or now
@@ -139,21 +136,9 @@ class MergeSchedule:
         self.unmerged_commits += 1
 
     def merged(self) -> None:
-        """A merge was tried (a failed one is tried again after the next commit)."""
+        """A merge of what was committed so far started (a failed one is tried again after the next commit)."""
         self.unmerged_since = 0.0
         self.unmerged_commits = 0
-        self.gave_way_in_a_row = 0
-
-    def gave_way(self) -> int:
-        """A merge was stopped for a change: what it would have merged is still unmerged, and the
-        next idle moment tries again. The number of merges stopped since start."""
-        self.gave_way_in_a_row += 1
-        self.gave_way_count += 1
-        return self.gave_way_count
-
-    def may_give_way(self) -> bool:
-        """Whether the merge about to start may be stopped for a change."""
-        return not self.forced() and self.gave_way_in_a_row < MERGE_GIVES_WAY
 
     def forced(self) -> bool:
         """Merge now, even with files waiting."""

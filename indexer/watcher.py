@@ -37,8 +37,9 @@ from indexer.analysis import init_jieba
 from indexer.config import Settings
 from indexer.documents import SourceFile, is_ignored, list_archive
 from indexer.errors import ArchiveError, IndexUnavailable
-from indexer.indexing import Indexer, MergeGaveWay, Receipt, SyncResult
-from indexer.schedule import MergeSchedule, PendingFile, PendingQueue
+from indexer.indexing import Indexer, Receipt, SyncResult
+from indexer.merging import MergeJob
+from indexer.schedule import MERGE_POLL, MergeSchedule, PendingFile, PendingQueue
 from indexer.schedule import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS  # noqa: F401 (the soak bench reads them here)
 from indexer.store import IndexStore, now_iso
 
@@ -114,6 +115,8 @@ class ArchiveWatcher:
         self._lister: threading.Thread | None = None
         self._listing: dict[str, SourceFile] | None = None   # the lister's latest listing, not yet synced
         self._merges = MergeSchedule()
+        self._merge_job: MergeJob | None = None     # a merge whose child is writing (worker thread only)
+        self._commits_at_merge = 0
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> SyncResult:
@@ -158,6 +161,9 @@ class ArchiveWatcher:
             self._worker.join()
             self._worker = None
             self._publish_queue(0)
+        if self._merge_job is not None:
+            self._merge_job.cancel()        # nothing of it is committed; the next start merges again
+            self._merge_job = None
 
     def wait_idle(self, timeout: float) -> bool:
         """True once nothing is pending or being indexed (and stayed so briefly), False on timeout."""
@@ -274,6 +280,7 @@ class ArchiveWatcher:
         first_ready = None
         while not self._stopping.is_set():
             self._wake.clear()
+            self._land_merge()
             now = time.monotonic()
             with self._lock:
                 ready = self._pending.take_ready(now, MAX_BATCH - len(batch), self._stamp)
@@ -296,7 +303,7 @@ class ArchiveWatcher:
                 timeout = self.poll
             else:
                 timeout = 3600.0        # the lister wakes us when a listing is ready
-                merge_in = self._merges.idle_wait(now)
+                merge_in = self._merges.idle_wait(now) if self._merge_job is None else MERGE_POLL
                 if merge_in == 0:
                     self._merge()
                     continue
@@ -325,27 +332,37 @@ class ArchiveWatcher:
             self._merge()
 
     def _merge(self) -> None:
-        """Merge the small segments that commits left behind, when the MergeSchedule says so.
-
-        The merge runs in a child process; a change that arrives meanwhile stops it when the
-        schedule allows (a drop waited up to a whole merge, 0.4 s on average under the soak's
-        search load and 2 s for the largest), and it is tried again at the next idle moment."""
-        give_way = self._change_waiting if self._merges.may_give_way() else None
+        """Start merging the small segments that commits left behind (the MergeSchedule says when),
+        unless a merge is in flight. The merge's child writes beside the worker, which goes on
+        indexing changes; `_land_merge` commits it once the child is done (indexer.merging)."""
+        if self._merge_job is not None:
+            return
+        self._merges.merged()       # what was committed so far is being merged; later commits count anew
         try:
-            seconds = self.indexer.merge_segments(isolated=True, give_way=give_way)
-        except MergeGaveWay:
-            log.info("stopped a merge of small index segments for a change (%d so far)", self._merges.gave_way())
-            return
+            self._merge_job = self.indexer.start_merge()
         except Exception:
-            self._merges.merged()
-            log.exception("merging index segments failed; trying again after the next change")
+            log.exception("starting a merge of index segments failed; trying again after the next change")
             return
-        self._merges.merged()
-        log.info("merged small index segments (%.0f ms)", seconds * 1000)
+        self._commits_at_merge = self.commits
 
-    def _change_waiting(self) -> bool:
-        with self._lock:
-            return bool(self._pending)
+    def _land_merge(self) -> None:
+        """Commit the merge in flight if its child is done (a few milliseconds under the lock)."""
+        job = self._merge_job
+        if job is None:
+            return
+        try:
+            if not job.poll():
+                return
+            self._merge_job = None
+            if self.indexer.land_merge(job):
+                log.info("merged small index segments (%.0f ms) beside %d commits",
+                         (time.perf_counter() - job.started) * 1000, self.commits - self._commits_at_merge)
+            else:
+                log.info("dropped a merge of index segments: its segments changed meanwhile")
+        except Exception:
+            self._merge_job = None
+            job.cancel()
+            log.exception("merging index segments failed; trying again after the next change")
 
     def _requeue(self, batch: dict[str, PendingFile]) -> None:
         with self._lock:

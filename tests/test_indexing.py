@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -261,35 +262,76 @@ def test_a_merge_that_fails_in_its_child_is_an_error_here_and_commits_nothing(sa
     assert find(sample_index, "固态电池")[1]["total"] == 1
 
 
-def test_a_merge_that_gives_way_is_killed_commits_nothing_and_leaves_nothing(sample_index):
-    """The watcher stops a merge in its child when a change arrives (give_way): killed while it
-    writes the merged segment, it commits nothing; the next commit removes what it had written."""
-    from indexer.indexing import MergeGaveWay
-    from indexer.store import IndexStore
+def merge_folders(settings) -> list[str]:
+    return [p.name for p in IndexStore(settings).live_build().glob(".merging-*")]
 
+
+def test_a_merge_commits_beside_changes_and_keeps_what_they_deleted(sample_index):
+    """The watcher's merge writes its segment in a child without the lock (indexer.merging): changes
+    commit meanwhile. A document deleted or rewritten in a merged segment after the merge began
+    stays deleted once it lands (not merged back to life); one added meanwhile stays too."""
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    commit_small_segments(indexer, root, "c", 6)
+    job = indexer.start_merge()
+    assert job is not None and len(job.sources) >= 6
+    (root / "c1.md").unlink()
+    assert indexer.sync(["c1.md"], merge=False).committed
+    (root / "c2.md").write_text("# 快讯2\n\n第2号快讯改：固态电池。\n", encoding="utf-8")
+    assert indexer.sync(["c2.md"], merge=False).committed
+    (root / "c9.md").write_text("# 快讯9\n\n第9号快讯：钠电池。\n", encoding="utf-8")
+    assert indexer.sync(["c9.md"], merge=False).committed
+    job.wait()
+    assert indexer.land_merge(job)
+    assert merge_folders(sample_index) == []
+    queries = ["钠电池", "固态电池", '"第2号快讯"', "快讯"]
+
+    def answers():
+        return {q: (find(sample_index, q, size=50)[0], find(sample_index, q)[1]["total"]) for q in queries}
+
+    merged = answers()
+    assert merged["钠电池"] == ({"c0.md", "c3.md", "c4.md", "c5.md", "c9.md"}, 5)
+    assert merged["固态电池"] == ({"c2.md"}, 1)
+    assert not indexer.sync().receipts      # the cached state matches the merged index
+    indexer.build()
+    assert answers() == merged
+
+
+def test_a_merge_whose_segments_were_merged_meanwhile_is_dropped(sample_index):
+    """Another merge (here in-process, as `python -m indexer sync` merges) took the sources first:
+    the child's segment would hold their documents twice, so it is dropped and its files removed."""
+    indexer = Indexer(sample_index)
+    commit_small_segments(indexer, sample_index.archive.root, "d", 4)
+    job = indexer.start_merge()
+    indexer.merge_segments()
+    job.wait()
+    assert indexer.land_merge(job) is False
+    assert merge_folders(sample_index) == []
+    assert find(sample_index, "钠电池", size=20)[1]["total"] == 4
+    assert not indexer.sync().receipts
+
+
+def test_a_stopped_merge_commits_nothing_and_leaves_nothing(sample_index):
+    """The watcher stops a merge in flight when it stops: the child is killed, its folder removed,
+    nothing committed. A folder left by a merge whose process died (a killed watcher) is removed
+    by the next merge."""
     indexer = Indexer(sample_index)
     root = sample_index.archive.root
     commit_small_segments(indexer, root, "g", 4)
     live = IndexStore(sample_index).live_build()
-    before = set(os.listdir(live))
-    seen: set[str] = set()
-
-    def writing_started() -> bool:       # the child has begun the merged segment's files
-        seen.update(set(os.listdir(live)) - before)
-        return bool(seen)
-
-    with pytest.raises(MergeGaveWay):
-        indexer.merge_segments(isolated=True, give_way=writing_started)
-    assert seen and set(os.listdir(live)) >= before
-    assert sorted(p for p in os.listdir(live) if p.endswith(".toc")) == sorted(p for p in before if p.endswith(".toc"))
+    tocs = sorted(p.name for p in live.glob("*.toc"))
+    job = indexer.start_merge()
+    job.cancel()
+    assert merge_folders(sample_index) == []
+    assert sorted(p.name for p in live.glob("*.toc")) == tocs
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (live / f".merging-{gone.pid}-1").mkdir()
+    (live / f".merging-{gone.pid}-1" / "reports_x.seg").write_bytes(b"half")
+    indexer.merge_segments(isolated=True)
+    assert merge_folders(sample_index) == []
     assert find(sample_index, "钠电池", size=20)[1]["total"] == 4
-    (root / "g9.md").write_text("# 快讯9\n\n第9号快讯：固态电池。\n", encoding="utf-8")
-    assert indexer.sync(["g9.md"], merge=False).committed
-    assert not seen & set(os.listdir(live)), "the killed merge's files outlived the next commit"
-    indexer.merge_segments(isolated=True, give_way=lambda: False)
-    assert find(sample_index, "钠电池", size=20)[1]["total"] == 4
-    assert find(sample_index, "固态电池")[1]["total"] == 1
-    assert not indexer.sync().receipts      # the cached state matches the merged index
+    assert not indexer.sync().receipts
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The watcher's schedule on a given clock: when waiting files are ready, and when segments merge."""
 
-from indexer.schedule import (BATCH_RETRIES, MERGE_AFTER_COMMITS, MERGE_FORCED_COMMITS, MERGE_GIVES_WAY,
+from indexer.schedule import (BATCH_RETRIES, MERGE_AFTER_COMMITS, MERGE_FORCED_COMMITS,
                               MERGE_QUIET_SECONDS, OPEN_WRITE_GRACE, MergeSchedule, PendingQueue)
 
 SETTLE = 1.0
@@ -70,17 +70,3 @@ def test_segments_merge_when_commits_pause_or_pile_up():
     assert merges.idle_wait(200.0) is None and not merges.forced()
 
 
-def test_a_merge_that_gave_way_is_still_due_and_gives_way_only_so_often():
-    merges = MergeSchedule()
-    for n in range(MERGE_AFTER_COMMITS):
-        merges.committed(100.0 + n * 0.1)
-    for n in range(1, MERGE_GIVES_WAY + 1):
-        assert merges.may_give_way()
-        assert merges.gave_way() == n           # counted, nothing reset
-        assert merges.idle_wait(101.0) == 0 and merges.unmerged_commits == MERGE_AFTER_COMMITS
-    assert not merges.may_give_way()            # the next one runs to the end
-    merges.merged()
-    assert merges.may_give_way()
-    for n in range(MERGE_FORCED_COMMITS):
-        merges.committed(102.0)
-    assert merges.forced() and not merges.may_give_way()

@@ -329,9 +329,7 @@ def test_rescan_catches_missed_events(settings_factory):
 def test_a_steady_trickle_of_drops_does_not_pile_up_segments(settings_factory):
     """Drops closer together than the quiet pause that triggers a merge: the watcher merges
     after MERGE_AFTER_COMMITS commits anyway, so searches do not slow down segment by segment.
-    Each drop follows the last one's visibility at once, so a merge that gives way to it is
-    stopped MERGE_GIVES_WAY times, then runs to the end."""
-    from indexer.schedule import MERGE_GIVES_WAY
+    Each drop follows the last one's visibility at once, so merges run beside the drops."""
     from indexer.watcher import MERGE_AFTER_COMMITS, MERGE_QUIET_SECONDS
 
     settings = settings_factory(watcher=FAST)
@@ -352,7 +350,9 @@ def test_a_steady_trickle_of_drops_does_not_pile_up_segments(settings_factory):
                 segments = len(reader.leaf_readers()) if not reader.is_atomic() else 1
         finally:
             ix.close()
-        assert segments <= MERGE_AFTER_COMMITS + MERGE_GIVES_WAY + 1, segments
+        # the commits since the last merge began (MERGE_AFTER_COMMITS before one is due), the seed's
+        # and the merged segments, and a few committed while a merge ran beside them (9 measured)
+        assert segments <= MERGE_AFTER_COMMITS + 3, segments
         assert arc.search("\"标记编号02\"")["total"] == drops       # markers 0200-0223
     finally:
         arc.stop()
