@@ -22,7 +22,6 @@ from indexer.errors import IndexUnavailable, InvalidRequest
 from indexer.normalize import fold
 from indexer.query import FILTER_COLUMNS, UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
 from indexer.ranking import rank
-from indexer.schema import stored_markup
 from indexer.similar import similar_reports
 from indexer.textrules import CJK_RE
 from indexer.tickers import bare_code, learned_pair
@@ -330,7 +329,7 @@ class ArchiveSearcher:
             "ranked_share": meta.get("ranked_share", 1.0),
             "pages": meta.get("pages", []),
             "similar": self._similar(view, docnum),
-            **_markup_fields(stored),
+            **_markup_fields(view.markup(stored)),
         }
 
     def _similar(self, view: IndexView, docnum: int) -> list[dict]:
@@ -374,9 +373,8 @@ def _facet_order(item: tuple[str, int]) -> tuple:
     return -count, value == UNKNOWN, value.encode("gb18030", "replace")
 
 
-def _markup_fields(stored: dict) -> dict:
+def _markup_fields(markup: dict | None) -> dict:
     """A Markdown report's HTML as indexed ({"body", "boilerplate"}, or None) and why it is absent."""
-    markup = stored_markup(stored)
     if markup is None:
         return {"html": None, "render_note": ""}
     if markup["note"]:

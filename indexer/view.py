@@ -9,6 +9,7 @@ letters, digits or punctuation in it, a title: term).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import pickle
 import struct
@@ -33,13 +34,15 @@ from indexer.messages import Message
 from indexer.normalize import fold
 from indexer.postings import POSITIONAL_FIELD, SCORED_FIELDS, SegmentPostings, open_segment
 from indexer.query import Term
-from indexer.schema import stored_text
+from indexer.schema import stored_markup, stored_text
 from indexer.snippets import find_spans
 
 POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
-# What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles).
-DECODE_ERRORS = (zlib.error, IndexError, struct.error, EOFError, pickle.UnpicklingError, UnicodeDecodeError)
+# What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles,
+# the stored HTML's JSON).
+DECODE_ERRORS = (zlib.error, IndexError, struct.error, EOFError, pickle.UnpicklingError, UnicodeDecodeError,
+                 json.JSONDecodeError)
 # False: CJK terms of three or more characters are checked against the texts, as before the
 # postings had positions. Only bench/positions_bench.py turns it off, to measure that baseline.
 MATCH_BY_POSITIONS = True
@@ -455,6 +458,12 @@ class IndexView:
             stored = dict(self.searcher.stored_fields(docnum))
         stored["text"] = stored_text(stored)
         return stored
+
+    @_reads_index("stored fields")
+    def markup(self, stored: dict) -> dict | None:
+        """A Markdown report's stored HTML ({"body", "boilerplate", "note"}) from its stored fields;
+        None for other kinds."""
+        return stored_markup(stored)
 
     def doc_by_id(self, report_id: str) -> int | None:
         """The document of an id: its own, or (so that links last) the id any of its files' names gives,

@@ -793,3 +793,13 @@ def test_jieba_leaves_no_cache_dump_behind_on_a_full_disk(small_disk):
                               capture_output=True, text=True, timeout=120)
         assert done.stdout.strip() == "ok", done.stderr[-2000:]
     assert sorted(p.name for p in var.iterdir()) == []
+
+
+def test_a_stored_html_that_does_not_decode_is_a_503_not_a_500(sample_index):
+    """The Markdown HTML rendered at index time is stored as JSON beside the text: one that does not
+    decode (damage the checksums have not caught yet) is reported as damage, like any stored field."""
+    view = ArchiveSearcher(sample_index).view()
+    assert view.markup({"markup": '{"body": "<p>x</p>", "boilerplate": "", "note": ""}'})["body"] == "<p>x</p>"
+    with pytest.raises(IndexUnavailable) as caught:
+        view.markup({"markup": '{"body": "<p>截断'})
+    assert caught.value.message.code == "index_damaged"
