@@ -631,6 +631,29 @@ class Indexer:
         known.update(self._paths)
         return known
 
+    def changed_paths(self, listing: dict[str, SourceFile]) -> set[str] | None:
+        """The paths a sync from `listing` (`sync(paths, sources=listing)`) has to look at: listed with
+        another size or time than indexed, listed and not indexed (new or failed files), indexed or
+        failed and not listed. None before this Indexer has read the index (then every path).
+
+        The watcher's lister calls this beside the worker's syncs, so that a rescan of a large archive
+        hands the worker only its changes (the comparison took 450 ms of the worker at 100,000 files).
+        It only reads: a state a sync is changing meanwhile, or one another writer made stale, can
+        add paths that turn out unchanged (the sync looks at each again), never leave a change out
+        that the index does not already hold.
+        """
+        state, paths = self._state, self._paths
+        if state is None:
+            return None
+        changed = set(self.store.read_status().get("failed", {}))
+        for relpath, source in listing.items():
+            content = state.get(paths.get(relpath, ""))
+            stamp = content.files.get(relpath) if content is not None else None
+            if stamp is None or tuple(stamp) != (source.size, source.mtime):
+                changed.add(relpath)
+        changed.update(p for p in list(paths) if p not in listing)
+        return changed
+
     def merge_segments(self, isolated: bool = False) -> float:
         """Merge small segments by the store's size-tiered policy (store._small_segments); seconds taken.
 

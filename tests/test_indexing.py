@@ -558,3 +558,28 @@ def test_a_long_lived_indexer_keeps_its_paths_in_step_with_the_index(sample_inde
     step(["a.md"], [("a.md", "indexed")])
     assert not indexer.sync(sorted(indexer.known_paths()), merge=False).receipts
     assert find(sample_index, "硫化物电解质")[0] == {"a.md"} and find(sample_index, "氧化物")[0] == set()
+
+
+def test_changed_paths_names_what_a_rescan_must_look_at(sample_index):
+    """The watcher's lister compares its listing with the index (Indexer.changed_paths) so that the
+    worker syncs only the differences: rewritten, new, deleted, and failed files; nothing else."""
+    from indexer.documents import list_archive
+
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    assert indexer.changed_paths({s.relpath: s for s in list_archive(root)}) is None    # nothing read yet
+    (root / "坏.pdf").write_bytes(b"%PDF-1.4 truncated")
+    indexer.sync()
+    listing = {s.relpath: s for s in list_archive(root)}
+    assert indexer.changed_paths(listing) == {"坏.pdf"}        # a failed file is looked at again (cheaply)
+    names = sorted(p for p in listing if p != "坏.pdf")
+    touched = root / names[0]
+    os.utime(touched, (time.time() + 5, time.time() + 5))
+    (root / names[1]).unlink()
+    (root / "新.md").write_text(NEW_REPORT, encoding="utf-8")
+    changed = indexer.changed_paths({s.relpath: s for s in list_archive(root)})
+    assert changed == {"坏.pdf", names[0], names[1], "新.md"}
+    result = indexer.sync(sorted(changed), sources={s.relpath: s for s in list_archive(root)})
+    assert {r.path: r.status for r in result.receipts if r.status != "unchanged"} == \
+        {names[1]: "deleted", "新.md": "indexed"}
+    assert indexer.changed_paths({s.relpath: s for s in list_archive(root)}) == {"坏.pdf"}     # all taken in

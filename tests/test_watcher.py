@@ -5,7 +5,9 @@ Every test asserts what a user sees: the search results (and the status), not on
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -308,21 +310,30 @@ def test_restart_catches_up_with_changes_made_while_stopped(archive):
     archive.wait_for("标记编号0052", [["52改名.md"]])
 
 
-def test_rescan_catches_missed_events(settings_factory):
+def test_rescan_catches_missed_events(settings_factory, caplog):
+    """The lister compares its listing with the index (Indexer.changed_paths): the worker syncs only
+    what differs, and a new, rewritten or deleted file whose events were missed is still caught."""
     settings = settings_factory(watcher={**FAST, "rescan_seconds": 0.5})
     shutil.copyfile(SEED, settings.archive.root / SEED.name)
+    for n in range(12):
+        (settings.archive.root / f"旧{n:02d}.md").write_text(report(300 + n), encoding="utf-8")
     arc = Archive(settings)
     watcher = arc.start()
+    caplog.set_level(logging.INFO, logger="indexer.watcher")
     try:
         # No events from now on: only the periodic rescan can notice the new file.
         watcher.observer.stop()
         watcher.observer.join()
         arc.write("漏掉的事件.md", report(60))
         arc.wait_for("标记编号0060", [["漏掉的事件.md"]])
+        arc.write("漏掉的事件.md", report(61))
+        arc.wait_for("标记编号0061", [["漏掉的事件.md"]])
         (arc.root / SEED.name).unlink()
         arc.wait_gone("智能车", SEED.name)
     finally:
         arc.stop()
+    synced = [int(n) for n in re.findall(r"rescan: synced (\d+) paths", caplog.text)]
+    assert synced and max(synced) <= 1, synced      # of 14 files, only the one that changed each time
 
 
 @pytest.mark.slow
