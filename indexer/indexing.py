@@ -655,7 +655,7 @@ class Indexer:
         return changed
 
     def merge_segments(self, isolated: bool = False) -> float:
-        """Merge small segments by the store's size-tiered policy (store._small_segments); seconds taken.
+        """Merge small segments by the store's size-tiered policy (store.small_segments); seconds taken.
 
         isolated: merge as the watcher does (`start_merge`, then `land_merge`), and wait for it. A
         merge holds every posting of the segments it merges as short-lived objects; in a long-running

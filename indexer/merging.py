@@ -7,15 +7,16 @@ search load), and a change that arrived meanwhile waited for all of it: the last
 until drops came closer together than a merge lasts. Now, as Lucene's concurrent merges do:
 
 1. `MergeJob.start` (the writer's thread) reads the table of contents, picks the segments by the
-   size-tiered policy (`store._small_segments`), notes each one's live documents, and forks a child.
-2. The child writes those documents as one new segment (Whoosh's stored fields and columns, our
-   postings and columns, the checksums) into a hidden folder of its own inside the generation, and
-   syncs them to disk. It takes no lock: the writer goes on committing changes meanwhile. Whoosh's
+   size-tiered policy (`store.small_segments`), notes each one's live documents, and forks a child.
+2. The child writes those documents as one new segment (`store.write_merged`: Whoosh's stored fields
+   and columns, our postings and columns, the checksums) into a hidden folder of its own inside the
+   generation, and syncs them to disk. It takes no lock: the writer goes on committing changes meanwhile. Whoosh's
    clean-up after each commit skips hidden names, so no commit removes the child's files.
-3. `MergeJob.land` (the writer's thread, once the child has exited): under the write lock, if every
-   source segment is still in the index, the deletions committed in them meanwhile are carried over
-   to the new segment's numbering (a document is never merged back to life), the new segment's files
-   are renamed into the generation, and a table of contents commits it in place of its sources.
+3. `MergeJob.land` (the writer's thread, once the child has exited; `store.commit_merged`): under
+   the write lock, if every source segment is still in the index, the deletions committed in them
+   meanwhile are carried over to the new segment's numbering (a document is never merged back to
+   life), the new segment's files are renamed into the generation, and a table of contents commits
+   it in place of its sources.
    When a source is gone (another writer merged it, a rebuild swapped the generation), the merge is
    dropped: nothing was committed.
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import shutil
 import signal
 import time
@@ -36,20 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.filedb.filestore import FileStorage
-from whoosh.reading import SegmentReader
 
-from indexer import integrity
-from indexer.columns import columns_path
-from indexer.durable import write_atomic
-from indexer.postings import open_segment, postings_path
-from indexer.store import (INDEX_NAME, ReportWriter, _SegmentWriter, _small_segments, open_writer,
-                           write_segment_columns, write_segment_sums)
+from indexer.store import small_segments, commit_merged, write_merged
 
 log = logging.getLogger(__name__)
 
 FOLDER_PREFIX = ".merging-"     # hidden: Whoosh's clean_files skips it, the integrity checks do not look in it
-SEGMENT_FILE = "segment.pickle"
 CHILD_TIMEOUT_S = 600.0         # a merge child that takes longer is stopped (nothing of it is committed)
 
 
@@ -70,7 +62,7 @@ class MergeJob:
     exit_code: int | None = None
 
     @classmethod
-    def start(cls, ix: whoosh_index.Index, build: Path, policy=_small_segments) -> "MergeJob | None":
+    def start(cls, ix: whoosh_index.Index, build: Path, policy=small_segments) -> "MergeJob | None":
         """Fork a child merging the segments `policy` picks from `ix`'s latest table of contents;
         None when there is nothing to merge (fewer than two segments picked)."""
         remove_leftovers(build)
@@ -124,85 +116,17 @@ class MergeJob:
 
     def land(self, ix: whoosh_index.Index) -> bool:
         """Commit the merged segment in place of its sources (the child must have ended); False when
-        the merge no longer applies and was dropped. Raises MergeFailed when the child failed. The
-        merge's folder is removed either way."""
+        the merge no longer applies and was dropped (its sources merged by another writer, or `ix`
+        another generation). Raises MergeFailed when the child failed. Its folder goes either way."""
         try:
             if self.exit_code != 0:
                 what = f"signal {-self.exit_code}" if self.exit_code < 0 else f"exit code {self.exit_code}"
                 raise MergeFailed(f"a merge in a child process ended with {what}")
-            merged = pickle.loads((self.folder / SEGMENT_FILE).read_bytes())
-            writer = ReportWriter(open_writer(ix))
-            try:
-                current = {s.segment_id(): s for s in writer.writer.segments}
-                if Path(writer.writer.storage.folder).resolve() != self.build.resolve() or \
-                        any(source not in current for source in self.sources):
-                    writer.cancel()
-                    return False
-                carry_deletions(merged, [current[s] for s in self.sources], self.live)
-                for name in segment_files(merged.segment_id()):
-                    os.replace(self.folder / name, self.build / name)
-                sources = set(self.sources)
-                writer.writer.commit(mergetype=lambda _writer, existing:
-                                     [s for s in existing if s.segment_id() not in sources] + [merged])
-            except BaseException:
-                writer.cancel()
-                raise
-            return True
+            if Path(ix.storage.folder).resolve() != self.build.resolve():
+                return False
+            return commit_merged(ix, self.folder, self.sources, self.live)
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def write_merged(build: Path, schema, segments: list, live: list[list[int]], folder: Path) -> None:
-    """(In the child.) Write the `live` documents of `segments`, in order, as one new segment in
-    `folder`: Whoosh's segment file, our postings and columns, the checksums, all synced to disk,
-    then the segment object (pickled) that the table of contents will hold."""
-    storage = FileStorage(str(build), supports_mmap=False)
-    target = whoosh_index.create_in(str(folder), schema, indexname=INDEX_NAME)
-    writer = _SegmentWriter(target, _lk=False)      # no lock: the index's writer commits meanwhile
-    try:
-        for segment, documents in zip(segments, live):
-            reader = SegmentReader(storage, schema, segment)
-            postings = open_segment(build, segment.segment_id())
-            try:
-                writer.add_reader(reader)       # the segment's live documents, in order: `live`
-                writer.report_postings.add_segment(postings, documents)
-            finally:
-                reader.close()
-                postings.close()
-        merged = writer._finalize_segment()
-    except BaseException:
-        writer._close_segment()
-        raise
-    finally:
-        writer._finish()                # its temporary folder (inside `folder`); it holds no lock
-    writer.report_postings.write(postings_path(folder, merged.segment_id()))
-    write_segment_columns(writer.storage, schema, merged)
-    write_segment_sums(folder, merged.segment_id())
-    for name in segment_files(merged.segment_id()):
-        with open(folder / name, "rb") as fh:
-            os.fsync(fh.fileno())       # the sources' documents live only here once the merge commits
-    write_atomic(folder / SEGMENT_FILE, [pickle.dumps(merged)])
-
-
-def segment_files(segment_id: str) -> list[str]:
-    """The files of one segment that a merge writes: Whoosh's compound file, our postings and
-    columns, the checksum manifest (last: it vouches for the others)."""
-    return [f"{segment_id}.seg", postings_path("", segment_id).name, columns_path("", segment_id).name,
-            integrity.manifest_path(Path(""), segment_id).name]
-
-
-def carry_deletions(merged, sources: list, live: list[list[int]]) -> int:
-    """Delete from the merged segment the documents deleted in its sources since the merge began
-    (`live`: each source's live documents then, whose order the merged segment keeps); how many."""
-    carried = 0
-    base = 0
-    for source, documents in zip(sources, live):
-        for i, docnum in enumerate(documents):
-            if source.is_deleted(docnum):
-                merged.delete_document(base + i)
-                carried += 1
-        base += len(documents)
-    return carried
 
 
 def remove_leftovers(build: Path) -> None:

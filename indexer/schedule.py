@@ -122,7 +122,7 @@ class MergeSchedule:
 
     Commits during a burst do not merge (a merge rewrites the segments' stored fields and
     postings); many small segments slow searches, so they are merged (by the size-tiered
-    policy of store._small_segments) once the drops pause, or after enough commits.
+    policy of store.small_segments) once the drops pause, or after enough commits.
     """
 
     def __init__(self):

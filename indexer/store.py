@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import shutil
 import time
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from whoosh.writing import SegmentWriter
 from indexer.config import Settings
 from indexer import columns as report_columns
 from indexer import integrity
+from indexer.durable import write_atomic
 from indexer.errors import IndexUnavailable
 from indexer.postings import PostingsBuilder, open_segment, postings_path
 from indexer.postings import verify as verify_postings
@@ -36,7 +38,7 @@ INDEX_NAME = "reports"
 MARKER_FILE = "archive-index.json"
 WRITE_LOCK_WAIT = 30.0
 STALE_BUILD_SECONDS = 6 * 3600
-SMALL_SEGMENT_DOCS = 2_000      # see _small_segments
+SMALL_SEGMENT_DOCS = 2_000      # see small_segments
 TIER_MERGE_FACTOR = 4
 
 
@@ -216,9 +218,8 @@ def write_segment_columns(storage, schema, segment) -> None:
 def write_segment_sums(folder: str | Path, segment_id: str) -> None:
     """The checksum manifest of a segment whose files are complete: Whoosh's compound file, our postings and columns."""
     folder = Path(folder)
-    files = [folder / f"{segment_id}.seg", postings_path(folder, segment_id),
-             report_columns.columns_path(folder, segment_id)]
-    integrity.write_manifest(integrity.manifest_path(folder, segment_id), {f.name: f for f in files})
+    *files, manifest = segment_files(segment_id)
+    integrity.write_manifest(folder / manifest, {name: folder / name for name in files})
 
 
 def _tier(documents: int) -> int:
@@ -226,7 +227,7 @@ def _tier(documents: int) -> int:
     return len(str(max(documents, 1)))
 
 
-def _small_segments(segments: list) -> list:
+def small_segments(segments: list) -> list:
     """The segments a merge rewrites into one (a log-structured, size-tiered policy).
 
     Segments under SMALL_SEGMENT_DOCS documents (deleted ones included) fall in tiers by the
@@ -349,9 +350,9 @@ class ReportWriter:
         return self.writer.delete_by_term(fieldname, text)
 
     def commit(self, merge: bool = True, optimize: bool = False) -> None:
-        """Commit, merging the small segments by the size-tiered `_small_segments` (merge=True),
+        """Commit, merging the small segments by the size-tiered `small_segments` (merge=True),
         every segment (optimize) or none (merge=False)."""
-        choose = _merge_all if optimize else _small_segments if merge else _merge_none
+        choose = _merge_all if optimize else small_segments if merge else _merge_none
         self.writer.commit(mergetype=_merge_policy(choose))
 
     def cancel(self) -> None:
@@ -445,3 +446,90 @@ def join_parts(ix: whoosh_index.Index, segments: list) -> None:
     except BaseException:
         writer.cancel()
         raise
+
+
+MERGED_SEGMENT_FILE = "segment.pickle"     # in a merge's folder: the segment object its table of contents will hold
+
+
+def write_merged(build: Path, schema, segments: list, live: list[list[int]], folder: Path) -> None:
+    """Write the `live` documents of `segments` of generation `build`, in order, as one new segment in
+    `folder` (indexer.merging: a child process, beside the index's writer): Whoosh's segment file, our
+    postings and columns, the checksums, all synced to disk, then the segment object (pickled).
+
+    The same private calls as `write_part`, in a folder of its own: a writer without the lock
+    (_lk=False: the index's writer commits meanwhile) and `_finalize_segment`. Its own folder because
+    each commit's clean-up removes the files of segments not in its table of contents, and Whoosh's
+    temporary folder has one name per index (a commit meanwhile would remove it).
+    """
+    storage = FileStorage(str(build), supports_mmap=False)
+    target = whoosh_index.create_in(str(folder), schema, indexname=INDEX_NAME)
+    writer = _SegmentWriter(target, _lk=False)
+    try:
+        for segment, documents in zip(segments, live):
+            reader = SegmentReader(storage, schema, segment)
+            postings = open_segment(build, segment.segment_id())
+            try:
+                writer.add_reader(reader)       # the segment's live documents, in order: `documents`
+                writer.report_postings.add_segment(postings, documents)
+            finally:
+                reader.close()
+                postings.close()
+        merged = writer._finalize_segment()
+    except BaseException:
+        writer._close_segment()
+        raise
+    finally:
+        writer._finish()                # its temporary folder (inside `folder`); it holds no lock
+    writer.report_postings.write(postings_path(folder, merged.segment_id()))
+    write_segment_columns(writer.storage, schema, merged)
+    write_segment_sums(folder, merged.segment_id())
+    for name in segment_files(merged.segment_id()):
+        with open(folder / name, "rb") as fh:
+            os.fsync(fh.fileno())       # the sources' documents live only here once the merge commits
+    write_atomic(folder / MERGED_SEGMENT_FILE, [pickle.dumps(merged)])
+
+
+def commit_merged(ix: whoosh_index.Index, folder: Path, sources: list[str], live: list[list[int]]) -> bool:
+    """Commit the segment `write_merged` left in `folder` in place of the segments `sources` of `ix`,
+    whose live documents were `live` when it began. Under the write lock: the documents deleted in
+    the sources since are deleted in it too (never merged back to life), its files are renamed into
+    the generation, and the table of contents is committed. False, committing nothing, when a source
+    is no longer in the index (another writer merged it)."""
+    merged = pickle.loads((folder / MERGED_SEGMENT_FILE).read_bytes())
+    writer = ReportWriter(open_writer(ix))
+    try:
+        current = {s.segment_id(): s for s in writer.writer.segments}
+        if any(source not in current for source in sources):
+            writer.cancel()
+            return False
+        carry_deletions(merged, [current[s] for s in sources], live)
+        for name in segment_files(merged.segment_id()):
+            os.replace(folder / name, Path(writer.writer.storage.folder) / name)
+        merged_ids = set(sources)
+        writer.writer.commit(mergetype=lambda _writer, existing:
+                             [s for s in existing if s.segment_id() not in merged_ids] + [merged])
+    except BaseException:
+        writer.cancel()
+        raise
+    return True
+
+
+def carry_deletions(merged, sources: list, live: list[list[int]]) -> int:
+    """Delete from a merged segment the documents deleted in its sources since the merge began
+    (`live`: each source's live documents then, whose order the merged segment keeps); how many."""
+    carried = 0
+    base = 0
+    for source, documents in zip(sources, live):
+        for i, docnum in enumerate(documents):
+            if source.is_deleted(docnum):
+                merged.delete_document(base + i)
+                carried += 1
+        base += len(documents)
+    return carried
+
+
+def segment_files(segment_id: str) -> list[str]:
+    """The files of one segment: Whoosh's compound file, our postings and columns, the checksum
+    manifest (last: it vouches for the others)."""
+    return [f"{segment_id}.seg", postings_path("", segment_id).name,
+            report_columns.columns_path("", segment_id).name, integrity.manifest_path(Path(""), segment_id).name]

@@ -415,7 +415,7 @@ def test_merge_policy_keeps_segments_few_and_rewrites_each_document_a_few_times(
     """5,000 one-report commits, merged after every MERGE_AFTER_COMMITS (the watcher under a steady trickle): the
     segment count stays bounded, a document is rewritten about once per size tier, and the big
     segments a build or the first sync wrote are seldom (the 300-report one) or never rewritten."""
-    from indexer.store import SMALL_SEGMENT_DOCS, TIER_MERGE_FACTOR, _small_segments, _tier
+    from indexer.store import SMALL_SEGMENT_DOCS, TIER_MERGE_FACTOR, small_segments, _tier
     from indexer.watcher import MERGE_AFTER_COMMITS
 
     segments = [_Segment(n) for n in base]
@@ -425,7 +425,7 @@ def test_merge_policy_keeps_segments_few_and_rewrites_each_document_a_few_times(
     for commit in range(1, commits + 1):
         segments.append(_Segment(1))
         if commit % MERGE_AFTER_COMMITS == 0:
-            chosen = _small_segments(segments)
+            chosen = small_segments(segments)
             assert chosen, "a burst of new one-report segments always merges"
             merges += 1
             touched_base += bool(originals & set(chosen))
