@@ -54,7 +54,9 @@ DROP_TIMEOUT = 15.0
 # The watcher logs "indexed <path> (N ms)": N is the time from its first event to the commit.
 WATCHER_LINE = re.compile(r"indexed (drops\S*/\S+) \((\d+) ms\)")
 LOG_TIME = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
-LISTED_LINE = re.compile(LOG_TIME + r".*rescan: listed (\d+) files \((\d+) ms\)", re.M)
+# the lister's line: the listing, then its comparison with the index (`Indexer.changed_paths`)
+LISTED_LINE = re.compile(LOG_TIME + r".*rescan: listed (\d+) files \((\d+) ms\)(?:, (?:all|\d+) to look at \((\d+) ms\))?",
+                         re.M)
 RESCAN_LINE = re.compile(LOG_TIME + r".*rescan: synced (\d+) paths \((\d+) ms\)", re.M)
 MERGE_LINE = re.compile(LOG_TIME + r".*merged small index segments \((\d+) ms\)", re.M)
 START_LINE = re.compile(LOG_TIME + r".*initial sync: (\d+) documents.*\(([\d.]+) s\)", re.M)
@@ -138,12 +140,15 @@ def log_seconds(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def rescans_of(log_text: str) -> tuple[list[tuple[int, float]], list[tuple[int, float]], list[tuple[float, float]]]:
-    """The watcher's rescans: (files, listing ms), (paths, sync ms) and the intervals (epoch s) they ran."""
-    listed = [(log_seconds(t), int(n), int(ms)) for t, n, ms in LISTED_LINE.findall(log_text)]
+def rescans_of(log_text: str) -> tuple[list[tuple[int, float]], list[tuple[int, float]], list[tuple[float, float]],
+                                       list[tuple[int, float]]]:
+    """The watcher's rescans: (files, listing ms), (paths, sync ms), the intervals (epoch s) they ran,
+    and (files, comparison ms) where the lister compared its listing with the index."""
+    found = [(log_seconds(t), int(n), int(ms), int(cmp or 0)) for t, n, ms, cmp in LISTED_LINE.findall(log_text)]
     synced = [(log_seconds(t), int(n), int(ms)) for t, n, ms in RESCAN_LINE.findall(log_text)]
-    spans = [(end - ms / 1000, end) for end, _, ms in listed + synced]
-    return [(n, ms) for _, n, ms in listed], [(n, ms) for _, n, ms in synced], spans
+    spans = [(end - (ms + cmp) / 1000, end) for end, _, ms, cmp in found] + [(end - ms / 1000, end) for end, _, ms in synced]
+    return ([(n, ms) for _, n, ms, _ in found], [(n, ms) for _, n, ms in synced], spans,
+            [(n, cmp) for _, n, _, cmp in found])
 
 
 def overlaps(span: tuple[float, float], spans: list[tuple[float, float]]) -> bool:
@@ -341,10 +346,14 @@ def measure_commits(root: Path, drops: list[dict]) -> int:
         started = time.perf_counter()
         listing = {s.relpath: s for s in list_archive(root)}
         listed = time.perf_counter() - started
-        started = time.perf_counter()       # the watcher's rescan: its known paths, then a sync from the listing
-        rescan = indexer.sync(set(listing) | indexer.known_paths(), merge=False, sources=listing)
-        print(f"rescan: listing {listed * 1000:.0f} ms ({len(listing):,} files), then known paths and sync "
-              f"{(time.perf_counter() - started) * 1000:.0f} ms ({len(rescan.receipts)} receipts)")
+        started = time.perf_counter()       # the watcher's rescan: the lister compares, the worker syncs what differs
+        changed = indexer.changed_paths(listing)
+        compared = time.perf_counter() - started
+        started = time.perf_counter()
+        rescan = indexer.sync(changed, merge=False, sources=listing)
+        print(f"rescan: listing {listed * 1000:.0f} ms ({len(listing):,} files), comparison with the index "
+              f"{compared * 1000:.0f} ms (both in the lister's thread; {len(changed)} paths differ), then the "
+              f"worker's sync {(time.perf_counter() - started) * 1000:.0f} ms ({len(rescan.receipts)} receipts)")
         state = indexer._state
         started = time.perf_counter()
         _ = {p: tuple(stamp) for doc in state.values() for p, stamp in doc.files.items()}
@@ -399,7 +408,7 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
 
     log_text = (tmp / "service.log").read_text(encoding="utf-8", errors="replace")
     watcher_ms = [int(ms) for _, ms in WATCHER_LINE.findall(log_text)]
-    listed, synced, rescan_spans = rescans_of(log_text)
+    listed, synced, rescan_spans, compared = rescans_of(log_text)
     merges = [(log_seconds(t), int(ms)) for t, ms in MERGE_LINE.findall(log_text)]
     merge_spans = [(end - ms / 1000, end) for end, ms in merges]
     start = START_LINE.search(log_text)
@@ -440,9 +449,10 @@ def run_on_archive(args, drops: list[dict], settle: float, batch: float, rescan:
         ("p99 / target (1 s)", f"{p99 / TARGET_P99:.2f} ({'met' if p99 <= TARGET_P99 else 'missed'})"),
         ("drops overlapping a rescan's listing or sync", stats(during)),
         ("drops overlapping no rescan", stats(apart)),
-        ("drops overlapping a merge of small segments (the worker's, between drops)", stats(merging)),
+        ("drops overlapping a merge of small segments (written by a child beside the drops)", stats(merging)),
         ("drops overlapping neither a rescan nor a merge", stats(quiet)),
         ("rescan listing (lister thread)", ms_range(listed)),
+        ("rescan: the listing compared with the index (lister thread)", ms_range(compared)),
         ("merges of small segments", f"{len(merges)}, " + (f"{statistics.median(ms for _, ms in merges):,.0f} ms median, "
                                                            f"{max(ms for _, ms in merges):,} ms max" if merges else "none")),
         ("rescan sync (worker: drops wait for it)", ms_range(synced)),
