@@ -130,10 +130,13 @@ class MergeJob:
 
 
 def remove_leftovers(build: Path) -> None:
-    """Remove the folders of merges whose process is gone (a watcher killed while a child merged)."""
+    """Remove the folders of merges whose process is gone (a watcher killed while a child merged);
+    called as a merge starts, before it makes its own."""
     for folder in build.glob(f"{FOLDER_PREFIX}*"):
         pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
-        if not (pid.isdigit() and _alive(int(pid))):     # a live process's merge (ours too) removes its own
+        # Another live process's merge removes its own. One of this process id is a leftover: a process
+        # merges one at a time, and a restarted watcher often gets its old id back (in a container).
+        if not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
             shutil.rmtree(folder, ignore_errors=True)
 
 
