@@ -7,7 +7,7 @@ import json
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 12     # 12: text and markup stored as str (Whoosh's column compresses each document once)
+SCHEMA_VERSION = 13     # 13: postings bit-packed (indexer.postings MAGIC 5); 12: text and markup stored as str
 TITLE_BOOST = 3.0
 
 
