@@ -28,6 +28,10 @@ BLOCK = 32
 MAX_WIDTH = 57          # a value is read as the 8 bytes from its first byte, shifted by up to 7 bits
 SMALL = 4 * BLOCK       # up to this many values: Python ints, 2-10 us where numpy took 15-30
 _POWERS = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))     # 2**k: bit lengths by searchsorted
+_MASKS = _POWERS[:MAX_WIDTH + 1] - np.uint64(1)                              # by width: its low bits set
+_IN_BLOCK = np.arange(MAX_WIDTH + 1, dtype=np.uint64)[:, None] * np.arange(BLOCK, dtype=np.uint64)  # by width: each value's first bit
+_PADDING = bytes(BLOCK * MAX_WIDTH // 8 + 8)      # read past the last block's values as if it were full
+_THREE, _SEVEN = np.uint64(3), np.uint64(7)
 
 
 def pack(values) -> bytes:
@@ -68,20 +72,28 @@ def unpack(buffer, offset: int, count: int) -> tuple[np.ndarray, int]:
     if offset + blocks > len(buffer):
         raise IndexError(f"{count} packed values do not fit in {len(buffer) - offset} bytes")
     widths = np.frombuffer(buffer, dtype=np.uint8, count=blocks, offset=offset)
-    if widths.max() > MAX_WIDTH:
-        raise IndexError(f"a block of packed values is {int(widths.max())} bits wide")
-    widths, lengths, starts = _layout_of(widths, count)
+    # Every block but the last is full (BLOCK / 8 × its width bytes): a block's first bit follows from
+    # the widths before it. The last block is read as if full too, from padding, and cut to `count`.
+    first_bits = np.cumsum(widths, dtype=np.uint64)
+    last_width = int(widths[-1])
     body = offset + blocks
-    end = body + int(starts[-1] + (lengths[-1] * widths[-1] + 7) // 8)
-    if end > len(buffer):
+    end = body + (int(first_bits[-1]) - last_width) * (BLOCK // 8) + ((count - BLOCK * (blocks - 1)) * last_width + 7) // 8
+    if end > len(buffer) or last_width > MAX_WIDTH:
         raise IndexError(f"{count} packed values do not fit in {len(buffer) - offset} bytes")
-    padded = bytes(buffer[body:end]) + bytes(8)
+    first_bits -= widths
+    first_bits *= np.uint64(BLOCK)
+    try:        # a width over MAX_WIDTH is out of the tables' bounds: damage, an IndexError too
+        bits, masks = _IN_BLOCK[widths], _MASKS[widths]
+    except IndexError:
+        raise IndexError(f"a block of packed values is {int(widths.max())} bits wide") from None
+    bits += first_bits[:, None]
+    padded = b"".join((memoryview(buffer)[body:end], _PADDING))
     # Every byte as the start of a little-endian u64 (strides of one byte): one gather reads any value.
-    at_byte = np.ndarray(shape=(end - body + 1,), dtype="<u8", buffer=padded, strides=(1,))
-    bits = _bit_offsets(widths, lengths, starts, count)
-    masks = (np.uint64(1) << np.repeat(widths, lengths).astype(np.uint64)) - np.uint64(1)
-    values = (at_byte[bits >> 3] >> (bits & 7).astype(np.uint64)) & masks
-    return values.astype(np.int64), end
+    at_byte = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    values = at_byte[bits >> _THREE]
+    values >>= bits & _SEVEN
+    values &= masks[:, None]
+    return values.ravel()[:count].view(np.int64), end
 
 
 def unpack_list(buffer, offset: int, count: int) -> tuple[list[int], int]:
@@ -99,6 +111,9 @@ def unpack_list(buffer, offset: int, count: int) -> tuple[list[int], int]:
         start, end = end, end + (length * width + 7) // 8
         if width > MAX_WIDTH or end > len(buffer):
             raise IndexError(f"{count} packed values do not fit in {len(buffer) - offset} bytes")
+        if not width:       # every value 0 (a block of frequencies or counts of one)
+            values += [0] * length
+            continue
         whole, mask = int.from_bytes(buffer[start:end], "little"), (1 << width) - 1
         values.extend((whole >> (i * width)) & mask for i in range(length))
     return values, end

@@ -46,8 +46,9 @@ import os
 import struct
 from array import array
 from collections import Counter, defaultdict
+from bisect import bisect_left
 from itertools import accumulate, chain
-from operator import sub
+from operator import add, sub
 from pathlib import Path
 from typing import Iterator
 
@@ -326,15 +327,17 @@ class SegmentPostings:
                 hi = mid
         if lo == 0:
             return None
-        slot = (lo - 1) * TERM_GROUP
-        at = start + index[lo - 1]
-        for slot in range(slot, min(slot + TERM_GROUP, count)):
-            found = data[at:at + lengths[slot]]
-            if found == key:
-                return slot
-            if found > key:
-                return None
-            at += lengths[slot]
+        # The group's bytes in one piece: the key where it starts a term of its length.
+        first = (lo - 1) * TERM_GROUP
+        group = data[start + index[lo - 1]:start + index[lo]]
+        sizes = lengths[first:min(first + TERM_GROUP, count)].tolist()
+        starts = list(accumulate(sizes, initial=0))
+        at = group.find(key)
+        while at != -1:
+            i = bisect_left(starts, at)
+            if starts[i] == at and i < len(sizes) and sizes[i] == len(key):
+                return first + i
+            at = group.find(key, at + 1)
         return None
 
     def items(self, name: str) -> Iterator[tuple[str, int]]:
@@ -369,7 +372,8 @@ class SegmentPostings:
         raw, count, at = self._entry(name, slot)
         if count <= bitpack.SMALL:
             gaps, at = bitpack.unpack_list(raw, at, count)
-            ids = list(accumulate(gaps, _next_document, initial=base - 1))[1:]
+            # The i-th document is the sum of the gaps up to it, plus i (each gap is less one), plus base.
+            ids = list(map(add, accumulate(gaps), range(base, base + count)))
         else:
             gaps, at = bitpack.unpack(raw, at, count)
             ids = (np.cumsum(gaps + 1) + (base - 1)).tolist()
@@ -388,8 +392,12 @@ class SegmentPostings:
         return self._doc_array(name, slot, raw, count, at)[0]
 
     def _doc_array(self, name: str, slot: int, raw: bytes, count: int, at: int) -> tuple[np.ndarray, int]:
-        gaps, at = bitpack.unpack(raw, at, count)
-        ids = np.cumsum(gaps + 1) - 1
+        if count <= bitpack.SMALL:      # summed as Python ints: one array made, not four numpy calls
+            gaps, at = bitpack.unpack_list(raw, at, count)
+            ids = np.array(list(map(add, accumulate(gaps), range(count))), dtype=np.int64)
+        else:
+            gaps, at = bitpack.unpack(raw, at, count)
+            ids = np.cumsum(gaps + 1) - 1
         if ids[-1] >= self.doc_count:
             raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
         return ids, at
@@ -433,13 +441,19 @@ class SegmentPostings:
         return start + offsets[slot] + at, len(raw) - at
 
     def _positions_at(self, slot: int, raw: bytes, at: int, docs: int) -> tuple[np.ndarray, np.ndarray]:
-        counts, at = bitpack.unpack(raw, at, docs)
-        counts += 1
-        total = int(counts.sum())
+        if docs <= bitpack.SMALL:
+            more, at = bitpack.unpack_list(raw, at, docs)       # each count less one
+            total = docs + sum(more)
+        else:
+            more, at = bitpack.unpack(raw, at, docs)
+            total = docs + int(more.sum())
         gaps, at = bitpack.unpack(raw, at, total)
         # A damaged file decodes into offsets that do not belong to these documents: say so (IndexError).
         if at != len(raw):
             raise IndexError(f"the positions of slot {slot} do not decode to {total} offsets")
+        if total == docs:       # once in each document (most bigrams): each gap is its offset
+            return np.ones(docs, dtype=np.int64), gaps
+        counts = np.asarray(more, dtype=np.int64) + 1
         running = np.cumsum(gaps)
         firsts = np.cumsum(counts) - counts
         # Gaps start afresh at each document: take away the running sum before its first offset.
@@ -456,10 +470,6 @@ class SegmentPostings:
             return {}
         ids, tfs = self.decode(name, slot, base)
         return dict(zip(ids, tfs))
-
-
-def _next_document(previous: int, gap: int) -> int:
-    return previous + gap + 1
 
 
 def verify(path: Path) -> None:
