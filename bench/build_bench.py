@@ -240,13 +240,15 @@ def phase_digest(index: Path) -> dict:
         leaves = reader.leaf_readers() if not reader.is_atomic() else [(reader, 0)]
         for leaf, base in leaves:
             hashes = {}
+            column = leaf.column_reader("content_hash")     # stored too before schema 13: left out below
             for docnum, stored in leaf.iter_docs():
-                fields = {k: v for k, v in stored.items() if k not in ("indexed_at", "added_at")}
+                fields = {k: v for k, v in stored.items() if k not in ("indexed_at", "added_at", "content_hash")}
                 for name in ("text", "markup"):     # zlib'd bytes before schema 12, str since: the content
                     if isinstance(fields.get(name), bytes):
                         fields[name] = zlib.decompress(fields[name]).decode("utf-8")
-                hashes[docnum] = stored["content_hash"]
-                per_doc[stored["content_hash"]] = [hashlib.sha256(pickle.dumps(sorted(fields.items()))).hexdigest()]
+                content_hash = column[docnum].decode("ascii") if isinstance(column[docnum], bytes) else column[docnum]
+                hashes[docnum] = content_hash
+                per_doc[content_hash] = [hashlib.sha256(pickle.dumps(sorted(fields.items()))).hexdigest()]
             postings = open_segment(build, leaf.segment().segment_id())
             try:
                 sums = {name: defaultdict(int) for name in FIELDS}

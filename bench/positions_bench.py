@@ -158,8 +158,8 @@ def build(code: Path, root: Path, index_dir: Path) -> dict:
 
 
 def positions_bytes(live: Path) -> int:
-    """Bytes of the bigram positions region in the postings files of `live` (0 for the old format)."""
-    from indexer.postings import MAGIC, POSITIONAL_FIELD
+    """Bytes of the bigram positions in the postings files of `live` (0 for another format)."""
+    from indexer.postings import MAGIC
 
     total = 0
     for path in live.glob("*.post"):
@@ -167,8 +167,8 @@ def positions_bytes(live: Path) -> int:
             if fh.read(len(MAGIC)) != MAGIC:
                 continue
             (head_len,) = struct.unpack("<I", fh.read(4))
-            info = json.loads(fh.read(head_len))["fields"][POSITIONAL_FIELD]
-            total += sum(-(-info[k][1] // 8) * 8 for k in ("pos_offsets", "positions"))   # with their padding
+            header = json.loads(fh.read(head_len))
+            total += header["positions_bytes"]      # they end each bigram's entry (indexer.postings)
     return total
 
 

@@ -1,4 +1,4 @@
-"""Per-segment column files: dates, times added, content hashes and facet values as arrays every process maps.
+"""Per-segment column files: dates, times added, content hashes, ids and facet values as arrays every process maps.
 
 A segment's columns never change once it is committed (deletions live in the table of contents), so
 they are written once, beside the segment (`reports_<segment>.cols`, checksummed with it), and read
@@ -10,6 +10,10 @@ The string columns (broker, industry, rating, analysts, codes) are int32 codes i
 table of distinct values; the table is stored twice, as written (what facets show) and folded (what
 filters compare), each one blob of values joined by NUL with their offsets: a typed filter
 (`broker:中信`, a value holding the text) is one scan of the folded blob, not a loop over documents.
+
+The content hashes and report ids are fixed-width byte strings (`hash`, `id`): Whoosh indexes no
+field (indexer.schema), so a sync finds the documents of a content and the document view a report
+by a scan of these (`holding`: one value in 0.04 ms per 20,000 documents, a thousand in 12 ms).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from indexer.durable import write_atomic
 from indexer.normalize import fold
 
-MAGIC = b"RACOLUMNS\x001\n"
+MAGIC = b"RACOLUMNS\x002\n"       # 2: report ids (an older file is rebuilt, never misread)
 SUFFIX = ".cols"
 CODED = ("broker", "industry", "rating", "analysts", "codes")
 NO_DAY = -1         # the day of a report without a date: sorts after every dated one (newest first)
@@ -59,8 +63,8 @@ def write(path: Path, values: dict[str, list]) -> int:
 
     header["arrays"]["day"] = put(np.array([day_number(d) for d in values["date"]], dtype="<i4"))
     header["arrays"]["added"] = put(np.array([a if a is not None else 0 for a in values["added_at"]], dtype="<i8"))
-    hashes = [h.encode("ascii") if isinstance(h, str) else (h or b"") for h in values["content_hash"]]
-    header["arrays"]["hash"] = put(np.array(hashes, dtype=f"S{max(map(len, hashes), default=1) or 1}"))
+    header["arrays"]["hash"] = put(_byte_strings(values["content_hash"]))
+    header["arrays"]["id"] = put(_byte_strings(values["id"]))
     for name in CODED:
         column = [v or "" for v in values[name]]
         table = sorted(set(column))
@@ -76,6 +80,12 @@ def write(path: Path, values: dict[str, list]) -> int:
     head = json.dumps(header).encode("utf-8")
     write_atomic(path, [MAGIC, struct.pack("<I", len(head)), head, bytes(-(len(MAGIC) + 4 + len(head)) % 8), *blobs])
     return os.path.getsize(path)
+
+
+def _byte_strings(values: list) -> np.ndarray:
+    """str (or bytes, as Whoosh's columns give them) values as one fixed-width array of UTF-8 bytes."""
+    encoded = [v.encode("utf-8") if isinstance(v, str) else (v or b"") for v in values]
+    return np.array(encoded, dtype=f"S{max(map(len, encoded), default=1) or 1}")
 
 
 def _read_header(fh) -> tuple[dict, int]:
@@ -167,6 +177,17 @@ class SegmentColumns:
         if len(self._matches) < 4096:    # typed filter values a process has seen: a few bytes each
             self._matches[key] = found
         return found
+
+    def holding(self, name: str, values: list[str]) -> np.ndarray:
+        """The local numbers of the documents (deleted ones too) whose `hash` or `id` is one of `values`."""
+        column = self.arrays[name]
+        keys = [key for key in (v.encode("utf-8", "surrogatepass") for v in values)
+                if 0 < len(key) <= column.dtype.itemsize]
+        if not keys:        # a longer key would be cut to the width and match what it starts with
+            return np.zeros(0, dtype=np.int64)
+        if len(keys) == 1:
+            return np.flatnonzero(column == keys[0])
+        return np.flatnonzero(np.isin(column, np.array(keys, dtype=column.dtype)))
 
     def hash_at(self, local: int) -> str:
         """The content hash of a document (a str, the text cache's key)."""

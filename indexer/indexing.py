@@ -446,9 +446,9 @@ class Indexer:
         if not touched:
             return receipts, False
         with writing(ix, **writer_options) as writer:
+            writer.delete_contents(touched)
             for content_hash in sorted(touched):
                 doc = state[content_hash]
-                writer.delete_by_term("content_hash", content_hash)
                 if not doc.files:
                     remember_departed(status, content_hash, doc)
                     del state[content_hash]

@@ -17,17 +17,25 @@ clean-up deletes it with its segment. It is written before the commit that makes
 segment visible, under a temporary name and renamed, so a reader never sees half of one.
 
 Layout: MAGIC, a little-endian u32 header length, a JSON header, then the blobs it points
-to, each 8-byte aligned. Per field: the terms' UTF-8 bytes in sorted order and where each
-starts (u32), their document frequencies (u32), offsets into the data (u32, or u64 past 4 GB: the
-extent's length tells which) and the data. A term's postings are the gaps between its document
-numbers (u8/u16/u32, whichever is enough), then for scored fields the frequencies (u8/u16),
-zlib-compressed when that pays. Decoding is array + itertools.accumulate, both in C.
+to, each 8-byte aligned. Per field: the terms' UTF-8 bytes in sorted order, their lengths (u8, or
+u16 when a term is longer) and where every TERM_GROUP-th term starts (`term_index`), then where each
+term's entry starts in the data (u32, or u64 past 4 GB: an array's length tells which) and the data.
 
-The bigrams' positions are a region of their own in the ngrams field (`pos_offsets`, `positions`),
-so that a query needing only a bigram's documents never reads or decodes them. Per bigram: each
-document's occurrence count (u8/u16/u32), then its offsets as gaps starting afresh at each
-document (u8/u16/u32), zlib-compressed when that pays; decoded with numpy. Unigrams and Latin
-words stay document sets (their positions would not decide anything a bigram's do not).
+A term's entry: its document frequency (a LEB128 varint), the gaps between its documents less one
+(the first document as it is), then for scored fields each frequency less one; for a bigram, each
+document's occurrence count less one, then its offsets as gaps starting afresh at each document (the
+first as it is). Each sequence is bit-packed in blocks (indexer.bitpack): nothing but the document
+frequency says how long they are. A unigram's or a Latin word's entry ends after its documents (their
+positions would not decide anything a bigram's do not); a bigram's positions follow its documents in
+the same entry, so a query needing only its documents reads the bytes before them and decodes nothing
+more. Decoding is numpy, or Python ints for a few values.
+
+Before (MAGIC 4) each sequence was whole bytes (u8/u16/u32, zlib-compressed when that paid), the
+positions a region of their own with an offset per term, the document frequencies a u32 array and
+every term's start a u32: 16 bytes a term beside its UTF-8, where this dictionary takes 5.25 (a u8
+length, a u32 offset, a quarter of a u32 group start) and the varint. At 20,000 synthetic documents
+(609,000 n-gram terms) the postings went from 60.0 to 44.2 MB: n-gram dictionary 10.9 -> 6.8,
+documents 14.3 -> 13.0, positions 21.9 -> 14.1, jieba words 10.9 -> 8.8 (bench/REPORT.md, "Index size").
 """
 
 from __future__ import annotations
@@ -36,36 +44,30 @@ import json
 import mmap
 import os
 import struct
-import zlib
 from array import array
 from collections import Counter, defaultdict
+from bisect import bisect_left
 from itertools import accumulate, chain
-from operator import sub
+from operator import add, sub
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from indexer import bitpack
 from indexer.durable import write_atomic
 
-MAGIC = b"RAPOSTINGS\x004\n"       # 4: u32 offsets; 3: bigram positions (an older file is rebuilt, never misread)
+MAGIC = b"RAPOSTINGS\x005\n"       # 5: bit-packed entries; 4: u32 offsets; 3: bigram positions (an older file is rebuilt, never misread)
 SET_FIELDS = ("ngrams", "latin")
 SCORED_FIELDS = ("words", "title_words")
 FIELDS = SET_FIELDS + SCORED_FIELDS
 SUFFIX = ".post"
-_TYPECODES = "BHI"
-_COMPRESS_OVER = 48     # bytes: smaller postings are stored as they are
 POSITIONAL_FIELD = "ngrams"     # its bigrams carry positions
-_DTYPES = (np.uint8, np.uint16, np.uint32)
-_SMALL_POSITIONS = 24   # offsets of a bigram encoded without numpy (see _encode_few_positions)
+TERM_GROUP = 16         # a term's bytes are found from its group's start and the lengths before it in the group
 
 
 def postings_path(directory: str | Path, segment_id: str) -> Path:
     return Path(directory) / f"{segment_id}{SUFFIX}"
-
-
-def _typecode(largest: int) -> int:
-    return 0 if largest < 0x100 else 1 if largest < 0x10000 else 2
 
 
 def _uints() -> array:
@@ -83,9 +85,10 @@ class PostingsBuilder:
         self._ids: dict[str, defaultdict[str, array]] = {name: defaultdict(_uints) for name in FIELDS}
         self._tfs: dict[str, defaultdict[str, array]] = {name: defaultdict(_uints) for name in SCORED_FIELDS}
         self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
-        # Per bigram, aligned with its documents: occurrences per document, then every offset.
+        # Per bigram, aligned with its documents: occurrences per document, then every offset as a gap
+        # from the one before it in its document (as the file keeps them: a merge copies them).
         self._counts: defaultdict[str, array] = defaultdict(_uints)
-        self._positions: defaultdict[str, array] = defaultdict(_uints)
+        self._gaps: defaultdict[str, array] = defaultdict(_uints)
 
     def add(self, analysis: dict) -> int:
         """Add the next document: {field: tokens} as indexer.indexing.analyse returns (and
@@ -95,11 +98,11 @@ class PostingsBuilder:
             table = self._ids[name]
             for token in analysis[name]:
                 table[token].append(docnum)
-        counts, positions = self._counts, self._positions
+        counts, gaps = self._counts, self._gaps
         # A bigram's counts must line up with its documents (every bigram has its offsets): `write` checks.
         for gram, offsets in analysis["positions"].items():
             counts[gram].append(len(offsets))
-            positions[gram].extend(offsets)
+            gaps[gram].extend(map(sub, offsets, chain((0,), offsets)))
         for name in SCORED_FIELDS:
             tokens = analysis[name]
             self.lengths[name].append(len(tokens))
@@ -115,33 +118,27 @@ class PostingsBuilder:
         base = self.count
         new_number = {old: base + i for i, old in enumerate(live)}
         every = len(live) == postings.doc_count
-        alive = np.zeros(postings.doc_count, dtype=bool)
-        alive[np.asarray(live, dtype=np.int64)] = True
         for name in FIELDS:
             table = self._ids[name]
             tfs_table = self._tfs.get(name)
             for term, slot in postings.items(name):
                 ids, tfs = postings.decode(name, slot)
+                positions = postings.position_gaps(slot, len(ids)) if name == POSITIONAL_FIELD else None
                 if every:
                     mapped = [base + d for d in ids]
-                    kept_tfs = tfs
                 else:
-                    pairs = [(new_number[d], i) for i, d in enumerate(ids) if d in new_number]
-                    if not pairs:
+                    kept = [i for i, d in enumerate(ids) if d in new_number]
+                    if not kept:
                         continue
-                    mapped = [p[0] for p in pairs]
-                    kept_tfs = [tfs[i] for _, i in pairs] if tfs is not None else None
+                    mapped = [new_number[ids[i]] for i in kept]
+                    tfs = [tfs[i] for i in kept] if tfs is not None else None
+                    positions = _kept_positions(positions, kept) if positions is not None else None
                 table[term].extend(mapped)
                 if tfs_table is not None:
-                    tfs_table[term].extend(kept_tfs)
-                if name == POSITIONAL_FIELD and postings.has_positions(slot):
-                    counts, offsets = postings.decode_positions(slot, len(ids))
-                    if not every:
-                        kept = alive[np.asarray(ids, dtype=np.int64)]
-                        offsets = offsets[np.repeat(kept, counts)]
-                        counts = counts[kept]
-                    self._counts[term].frombytes(counts.astype(np.uint32).tobytes())
-                    self._positions[term].frombytes(offsets.astype(np.uint32).tobytes())
+                    tfs_table[term].extend(tfs)
+                if positions is not None:
+                    self._counts[term].extend(positions[0])
+                    self._gaps[term].extend(positions[1])
         for name in SCORED_FIELDS:
             lengths = postings.lengths[name]
             self.lengths[name].extend(lengths[d] for d in live)
@@ -149,7 +146,7 @@ class PostingsBuilder:
 
     def write(self, path: Path) -> int:
         """Write the file atomically (temporary name, fsync, rename); its size in bytes."""
-        header: dict = {"docs": self.count, "fields": {}, "lengths": {}}
+        header: dict = {"docs": self.count, "terms": {}, "fields": {}, "lengths": {}, "positions_bytes": 0}
         blobs: list[bytes] = []
         offset = 0
 
@@ -168,113 +165,107 @@ class PostingsBuilder:
             # of strings): a reader finds a term by binary search in the file itself, with no
             # dictionary of every term in memory.
             terms = sorted(table)
-            term_offsets = array("I", accumulate((len(term.encode("utf-8")) for term in terms), initial=0))
-            dfs = array("I", (len(table[t]) for t in terms))
+            encoded = [term.encode("utf-8") for term in terms]
+            lengths = [len(term) for term in encoded]
+            starts = list(accumulate(lengths, initial=0))
             offsets = array("Q")
             data = bytearray()
             for term in terms:
                 offsets.append(len(data))
-                data += _encode(table[term], tfs_table[term] if tfs_table is not None else None)
+                ids = table[term]
+                data += _varint(len(ids))
+                data += bitpack.pack(_doc_gaps(ids))
+                if tfs_table is not None:
+                    data += bitpack.pack(_less_one(tfs_table[term]))
+                if name == POSITIONAL_FIELD:
+                    before = len(data)
+                    data += self._positions_of(term, len(ids))
+                    header["positions_bytes"] += len(data) - before
             offsets.append(len(data))
+            header["terms"][name] = len(terms)
             header["fields"][name] = {
-                "terms": put("".join(terms).encode("utf-8")),
-                "term_offsets": put(term_offsets.tobytes()),
-                "df": put(dfs.tobytes()),
+                "terms": put(b"".join(encoded)),
+                "term_lengths": put(array("B" if max(lengths, default=0) < 0x100 else "H", lengths).tobytes()),
+                "term_index": put(_narrowed(array("Q", starts[:-1:TERM_GROUP] + [starts[-1]]))),
                 "offsets": put(_narrowed(offsets)),
                 "data": put(bytes(data)),
             }
-            if name == POSITIONAL_FIELD:
-                pos_offsets = array("Q")
-                pos_data = bytearray()
-                counts, positions = self._counts, self._positions
-                for term in terms:
-                    pos_offsets.append(len(pos_data))
-                    if term in counts:      # a bigram (a unigram has none: empty)
-                        if len(counts[term]) != len(table[term]):
-                            raise ValueError(f"the positions of {term!r} are not those of its {len(table[term])} documents")
-                        pos_data += _encode_positions(counts[term], positions[term])
-                    elif len(term) == 2:
-                        raise ValueError(f"the bigram {term!r} has no positions")
-                pos_offsets.append(len(pos_data))
-                header["fields"][name]["pos_offsets"] = put(_narrowed(pos_offsets))
-                header["fields"][name]["positions"] = put(bytes(pos_data))
         for name in SCORED_FIELDS:
             header["lengths"][name] = put(self.lengths[name].tobytes())
         head = json.dumps(header).encode("utf-8")
         write_atomic(path, [MAGIC, struct.pack("<I", len(head)), head, *blobs])
         return len(MAGIC) + 4 + len(head) + offset
 
+    def _positions_of(self, term: str, docs: int) -> bytes:
+        """A bigram's positions as its entry ends with them (b"" for a unigram, which has none)."""
+        counts = self._counts.get(term)
+        if counts is None:
+            if len(term) == 2:
+                raise ValueError(f"the bigram {term!r} has no positions")
+            return b""
+        if len(counts) != docs:
+            raise ValueError(f"the positions of {term!r} are not those of its {docs} documents")
+        return bitpack.pack(_less_one(counts)) + bitpack.pack(self._gaps[term])
+
+
+def _varint(value: int) -> bytes:
+    """LEB128: seven bits a byte, low first, the high bit set on every byte but the last."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _read_varint(data, at: int) -> tuple[int, int]:
+    """The varint at `at` and where it ends (IndexError past the end of `data`)."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+        if shift > 63:
+            raise IndexError("a varint of more than 64 bits")
+
+
+def _doc_gaps(ids: array):
+    """The gaps between ascending document numbers less one (the first as it is: a gap from -1)."""
+    if len(ids) <= bitpack.SMALL:
+        return [b - a - 1 for a, b in zip((-1, *ids), ids)]
+    numbers = np.frombuffer(ids, dtype=np.uint32).astype(np.int64)
+    return np.diff(numbers, prepend=-1) - 1
+
+
+def _less_one(values: array):
+    """Counts of one or more, less one (what is packed: a frequency of 1 takes no bits)."""
+    if len(values) <= bitpack.SMALL:
+        return [value - 1 for value in values]
+    return np.frombuffer(values, dtype=np.uint32) - 1
+
+
+def _kept_positions(positions: tuple[list[int], list[int]], kept: list[int]) -> tuple[list[int], list[int]]:
+    """A bigram's counts and offset gaps of the documents at the indices `kept` (a merge dropping deleted ones)."""
+    counts, gaps = positions
+    starts = list(accumulate(counts, initial=0))
+    return [counts[i] for i in kept], list(chain.from_iterable(gaps[starts[i]:starts[i + 1]] for i in kept))
+
 
 def _narrowed(offsets: array) -> bytes:
-    """Offsets into a region as u32 when the last fits, else u64. A bigram has two (its documents',
-    its positions'): at 20,000 synthetic documents, 609,000 ngrams terms in all, u64 offsets were
-    9.8 MB of the 65.8 MB of postings."""
+    """Offsets into a region as u32 when the last fits, else u64: at 20,000 synthetic documents,
+    609,000 ngrams terms in all, u64 offsets (two a bigram then) were 9.8 MB of the 65.8 MB of postings."""
     return (array("I", offsets) if offsets[-1] < 1 << 32 else offsets).tobytes()
 
 
-def _offsets_code(extent: list[int], count: int) -> str:
-    """The typecode of an offsets array of count + 1 entries (see _narrowed), from its length."""
-    for code in "IQ":
-        if extent[1] == (count + 1) * array(code).itemsize:
+def _code_of(info: dict, key: str, count: int, codes: str = "IQ") -> str:
+    """The typecode among `codes` of the array `info[key]` of `count` entries (see _narrowed), from its length."""
+    for code in codes:
+        if info[key][1] == count * array(code).itemsize:
             return code
-    raise ValueError(f"an offsets array of {extent[1]} bytes does not hold {count + 1} offsets")
-
-
-def _encode(ids: list[int], tfs: list[int] | None) -> bytes:
-    gaps = array("I", map(sub, ids, chain((0,), ids)))
-    id_code = _typecode(max(gaps))
-    body = array(_TYPECODES[id_code], gaps).tobytes() if id_code != 2 else gaps.tobytes()
-    tf_code = 0
-    if tfs is not None:
-        tf_code = min(_typecode(max(tfs)), 1)
-        body += array(_TYPECODES[tf_code], (min(t, 0xFFFF) for t in tfs)).tobytes()
-    return _flagged(id_code | (tf_code << 2), body)
-
-
-def _flagged(flags: int, body: bytes) -> bytes:
-    """A posting's bytes: its flags (widths), then its body, zlib-compressed (flag 0x10) when that pays."""
-    if len(body) > _COMPRESS_OVER:
-        packed = zlib.compress(body, 6)
-        if len(packed) < len(body):
-            return bytes([flags | 0x10]) + packed
-    return bytes([flags]) + body
-
-
-def _encode_positions(counts: array, positions: array) -> bytes:
-    """A bigram's positions: the counts per document, then the offsets as gaps that start afresh
-    at each document (its first offset as it is), each in the smallest width that holds it."""
-    if len(positions) <= _SMALL_POSITIONS:
-        return _encode_few_positions(counts, positions)
-    return _encode_many_positions(counts, positions)
-
-
-def _encode_many_positions(counts: array, positions: array) -> bytes:
-    """_encode_positions with numpy."""
-    count_arr = np.frombuffer(counts, dtype=np.uint32)
-    offsets = np.frombuffer(positions, dtype=np.uint32)
-    gaps = offsets.copy()
-    gaps[1:] -= offsets[:-1]
-    firsts = np.cumsum(count_arr) - count_arr
-    gaps[firsts] = offsets[firsts]
-    count_code = _typecode(int(count_arr.max()))
-    gap_code = _typecode(int(gaps.max()))
-    body = count_arr.astype(_DTYPES[count_code]).tobytes() + gaps.astype(_DTYPES[gap_code]).tobytes()
-    return _flagged(count_code | (gap_code << 2), body)
-
-
-def _encode_few_positions(counts: array, positions: array) -> bytes:
-    """_encode_positions in plain Python: for a few offsets numpy's call overhead is most of the cost."""
-    gaps = []
-    at = 0
-    for count in counts:
-        previous = 0
-        for offset in positions[at:at + count]:
-            gaps.append(offset - previous)
-            previous = offset
-        at += count
-    count_code, gap_code = _typecode(max(counts)), _typecode(max(gaps))
-    body = array(_TYPECODES[count_code], counts).tobytes() + array(_TYPECODES[gap_code], gaps).tobytes()
-    return _flagged(count_code | (gap_code << 2), body)
+    raise ValueError(f"the {key} array's {info[key][1]} bytes are not {count} entries of {' or '.join(codes)}")
 
 
 class SegmentPostings:
@@ -296,7 +287,6 @@ class SegmentPostings:
         header = json.loads(data[start:start + head_len])
         base = start + head_len
         self.header, self.header_end = header, base     # where each blob is (tests damage one)
-        self._base = base
         self._view = memoryview(data)
         self.doc_count: int = header["docs"]
         self._fields: dict[str, tuple] = {}
@@ -305,15 +295,12 @@ class SegmentPostings:
             return self._view[base + extent[0]:base + extent[0] + extent[1]].cast(code)
 
         for name in FIELDS:
-            info = header["fields"][name]
-            df = typed(info["df"], "I")
-            self._fields[name] = (base + info["terms"][0], typed(info["term_offsets"], "I"), df,
-                                  typed(info["offsets"], _offsets_code(info["offsets"], len(df))),
-                                  base + info["data"][0], len(df))
-        info = header["fields"][POSITIONAL_FIELD]
-        terms = self._fields[POSITIONAL_FIELD][5]
-        self._pos_offsets = typed(info["pos_offsets"], _offsets_code(info["pos_offsets"], terms))
-        self._pos_start = base + info["positions"][0]
+            info, count = header["fields"][name], header["terms"][name]
+            self._fields[name] = (base + info["terms"][0],
+                                  typed(info["term_index"], _code_of(info, "term_index", -(-count // TERM_GROUP) + 1)),
+                                  typed(info["term_lengths"], _code_of(info, "term_lengths", count, "BH")),
+                                  typed(info["offsets"], _code_of(info, "offsets", count + 1)),
+                                  base + info["data"][0], count)
         # Views over the map, not copies: the searcher reads them into one array per generation.
         self.lengths: dict[str, memoryview] = {name: typed(header["lengths"][name], "I") for name in SCORED_FIELDS}
         self.total_length = {name: sum(values) for name, values in self.lengths.items()}
@@ -321,32 +308,46 @@ class SegmentPostings:
     def close(self) -> None:
         self._fields.clear()
         self.lengths = {}
-        self._pos_offsets = None
         self._view.release()
         self._map.close()
 
     def slot(self, name: str, term: str) -> int | None:
         """The position of a term in the field's sorted terms, or None."""
-        start, term_offsets, _, _, _, count = self._fields[name]
+        start, index, lengths, _, _, count = self._fields[name]
         key = term.encode("utf-8")
         data = self._map
-        lo, hi = 0, count
+        # The last group whose first term is not above the key, by binary search; then along it.
+        lo, hi = 0, len(index) - 1
         while lo < hi:
             mid = (lo + hi) >> 1
-            if data[start + term_offsets[mid]:start + term_offsets[mid + 1]] < key:
+            first = start + index[mid]
+            if data[first:first + lengths[mid * TERM_GROUP]] <= key:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo < count and data[start + term_offsets[lo]:start + term_offsets[lo + 1]] == key:
-            return lo
+        if lo == 0:
+            return None
+        # The group's bytes in one piece: the key where it starts a term of its length.
+        first = (lo - 1) * TERM_GROUP
+        group = data[start + index[lo - 1]:start + index[lo]]
+        sizes = lengths[first:min(first + TERM_GROUP, count)].tolist()
+        starts = list(accumulate(sizes, initial=0))
+        at = group.find(key)
+        while at != -1:
+            i = bisect_left(starts, at)
+            if starts[i] == at and i < len(sizes) and sizes[i] == len(key):
+                return first + i
+            at = group.find(key, at + 1)
         return None
 
     def items(self, name: str) -> Iterator[tuple[str, int]]:
         """Every (term, slot) of a field, in order (for merges)."""
-        start, term_offsets, _, _, _, count = self._fields[name]
+        start, _, lengths, _, _, count = self._fields[name]
         data = self._map
+        at = start
         for slot in range(count):
-            yield data[start + term_offsets[slot]:start + term_offsets[slot + 1]].decode("utf-8"), slot
+            yield data[at:at + lengths[slot]].decode("utf-8"), slot
+            at += lengths[slot]
 
     def df(self, name: str, term: str) -> int:
         slot = self.slot(name, term)
@@ -354,74 +355,105 @@ class SegmentPostings:
 
     def df_at(self, name: str, slot: int) -> int:
         """The document frequency of the term at `slot` (no second search for it)."""
-        return self._fields[name][2][slot]
+        _, _, _, offsets, start, _ = self._fields[name]
+        return _read_varint(self._map, start + offsets[slot])[0]
+
+    def _entry(self, name: str, slot: int) -> tuple[bytes, int, int]:
+        """The bytes of a term's entry, its document frequency and where its documents start."""
+        _, _, _, offsets, start, _ = self._fields[name]
+        raw = self._map[start + offsets[slot]:start + offsets[slot + 1]]
+        count, at = _read_varint(raw, 0)
+        if not count:
+            raise IndexError(f"the postings of {name} slot {slot} hold no documents")
+        return raw, count, at
 
     def decode(self, name: str, slot: int, base: int = 0) -> tuple[list[int], list[int] | None]:
         """Document numbers (plus `base`) and, for scored fields, frequencies of one term."""
-        _, _, dfs, offsets, start, _ = self._fields[name]
-        raw = self._map[start + offsets[slot]:start + offsets[slot + 1]]
-        flags, body = raw[0], raw[1:]
-        if flags & 0x10:
-            body = zlib.decompress(body)
-        count = dfs[slot]
-        id_code, tf_code = _TYPECODES[flags & 3], _TYPECODES[(flags >> 2) & 3]
-        id_size = array(id_code).itemsize
-        gaps = array(id_code, body[:count * id_size])
-        if base:
-            gaps = array("Q", gaps)
-            gaps[0] += base
-        ids = list(accumulate(gaps))
-        tfs = array(tf_code, body[count * id_size:]).tolist() if name in SCORED_FIELDS else None
+        raw, count, at = self._entry(name, slot)
+        if count <= bitpack.SMALL:
+            gaps, at = bitpack.unpack_list(raw, at, count)
+            # The i-th document is the sum of the gaps up to it, plus i (each gap is less one), plus base.
+            ids = list(map(add, accumulate(gaps), range(base, base + count)))
+        else:
+            gaps, at = bitpack.unpack(raw, at, count)
+            ids = (np.cumsum(gaps + 1) + (base - 1)).tolist()
+        tfs = None
+        if name in SCORED_FIELDS:
+            tfs, at = bitpack.unpack_list(raw, at, count)
+            tfs = [tf + 1 for tf in tfs]
         # A damaged file decodes into documents that do not exist rather than fail: say so (IndexError).
-        if len(ids) != count or (ids and ids[-1] - base >= self.doc_count) or (tfs is not None and len(tfs) != count):
+        if ids[-1] - base >= self.doc_count or (at != len(raw) and name != POSITIONAL_FIELD):
             raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
         return ids, tfs
 
     def doc_array(self, name: str, slot: int) -> np.ndarray:
         """The document numbers of one term as a sorted int64 array (numpy: for positional matching)."""
-        _, _, dfs, offsets, start, _ = self._fields[name]
-        raw = self._map[start + offsets[slot]:start + offsets[slot + 1]]
-        flags, body = raw[0], raw[1:]
-        if flags & 0x10:
-            body = zlib.decompress(body)
-        count, dtype = dfs[slot], _DTYPES[flags & 3]
-        if len(body) < count * np.dtype(dtype).itemsize:
+        raw, count, at = self._entry(name, slot)
+        return self._doc_array(name, slot, raw, count, at)[0]
+
+    def _doc_array(self, name: str, slot: int, raw: bytes, count: int, at: int) -> tuple[np.ndarray, int]:
+        if count <= bitpack.SMALL:      # summed as Python ints: one array made, not four numpy calls
+            gaps, at = bitpack.unpack_list(raw, at, count)
+            ids = np.array(list(map(add, accumulate(gaps), range(count))), dtype=np.int64)
+        else:
+            gaps, at = bitpack.unpack(raw, at, count)
+            ids = np.cumsum(gaps + 1) - 1
+        if ids[-1] >= self.doc_count:
             raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
-        ids = np.cumsum(np.frombuffer(body, dtype=dtype, count=count), dtype=np.int64)
-        if ids.size and ids[-1] >= self.doc_count:
-            raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
-        return ids
+        return ids, at
 
     def has_positions(self, slot: int) -> bool:
         """Whether an ngrams term carries positions (the bigrams do, the unigrams not)."""
-        return self._pos_offsets[slot + 1] > self._pos_offsets[slot]
+        raw, count, at = self._entry(POSITIONAL_FIELD, slot)
+        return bitpack.end_of(raw, at, count) < len(raw)
 
     def positions(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A bigram's documents, occurrences per document and offsets (document by document,
         ascending within each), as int64 arrays; empty for a term without positions."""
-        ids = self.doc_array(POSITIONAL_FIELD, slot)
-        if not self.has_positions(slot):
+        raw, count, at = self._entry(POSITIONAL_FIELD, slot)
+        ids, at = self._doc_array(POSITIONAL_FIELD, slot, raw, count, at)
+        if at == len(raw):
             empty = np.zeros(0, dtype=np.int64)
             return ids[:0], empty, empty
-        return (ids, *self.decode_positions(slot, ids.size))
+        return (ids, *self._positions_at(slot, raw, at, count))
 
-    def decode_positions(self, slot: int, docs: int) -> tuple[np.ndarray, np.ndarray]:
-        """The occurrence counts and offsets of a bigram that has positions, held by `docs` documents."""
-        start, end = self._pos_offsets[slot], self._pos_offsets[slot + 1]
-        raw = self._map[self._pos_start + start:self._pos_start + end]
-        flags, body = raw[0], raw[1:]
-        if flags & 0x10:
-            body = zlib.decompress(body)
-        count_type, gap_type = np.dtype(_DTYPES[flags & 3]), np.dtype(_DTYPES[(flags >> 2) & 3])
-        counts_end = docs * count_type.itemsize
-        if len(body) < counts_end:
-            raise IndexError(f"the positions of slot {slot} do not decode to {docs} documents")
-        counts = np.frombuffer(body, dtype=count_type, count=docs).astype(np.int64)
-        total = int(counts.sum())
+    def position_gaps(self, slot: int, docs: int) -> tuple[list[int], list[int]] | None:
+        """A bigram's occurrence counts and offset gaps as the file keeps them (None for a term without
+        positions), held by `docs` documents: a merge copies them as they are."""
+        raw, count, at = self._entry(POSITIONAL_FIELD, slot)
+        if count != docs:
+            raise IndexError(f"the positions of slot {slot} are not those of {docs} documents")
+        at = bitpack.end_of(raw, at, count)
+        if at == len(raw):
+            return None
+        counts, at = bitpack.unpack_list(raw, at, count)
+        counts = [c + 1 for c in counts]
+        gaps, at = bitpack.unpack_list(raw, at, sum(counts))
+        if at != len(raw):
+            raise IndexError(f"the positions of slot {slot} do not decode to {sum(counts)} offsets")
+        return counts, gaps
+
+    def positions_extent(self, slot: int) -> tuple[int, int]:
+        """Where in the file a bigram's positions start (after its documents) and their length (tests damage them)."""
+        raw, count, at = self._entry(POSITIONAL_FIELD, slot)
+        _, _, _, offsets, start, _ = self._fields[POSITIONAL_FIELD]
+        at = bitpack.end_of(raw, at, count)
+        return start + offsets[slot] + at, len(raw) - at
+
+    def _positions_at(self, slot: int, raw: bytes, at: int, docs: int) -> tuple[np.ndarray, np.ndarray]:
+        if docs <= bitpack.SMALL:
+            more, at = bitpack.unpack_list(raw, at, docs)       # each count less one
+            total = docs + sum(more)
+        else:
+            more, at = bitpack.unpack(raw, at, docs)
+            total = docs + int(more.sum())
+        gaps, at = bitpack.unpack(raw, at, total)
         # A damaged file decodes into offsets that do not belong to these documents: say so (IndexError).
-        if len(body) != counts_end + total * gap_type.itemsize or (docs and counts.min() < 1):
+        if at != len(raw):
             raise IndexError(f"the positions of slot {slot} do not decode to {total} offsets")
-        gaps = np.frombuffer(body, dtype=gap_type, count=total, offset=counts_end).astype(np.int64)
+        if total == docs:       # once in each document (most bigrams): each gap is its offset
+            return np.ones(docs, dtype=np.int64), gaps
+        counts = np.asarray(more, dtype=np.int64) + 1
         running = np.cumsum(gaps)
         firsts = np.cumsum(counts) - counts
         # Gaps start afresh at each document: take away the running sum before its first offset.
@@ -457,9 +489,10 @@ def verify(path: Path) -> None:
             raise ValueError(f"{path.name} is cut short ({size} of {end} bytes)")
         try:
             for name, info in header["fields"].items():
-                terms = info["df"][1] // 4
-                for key in ("offsets", "pos_offsets") if name == POSITIONAL_FIELD else ("offsets",):
-                    _offsets_code(info[key], terms)     # u32 or u64, one per term and one more
+                terms = header["terms"][name]
+                _code_of(info, "offsets", terms + 1)        # u32 or u64, one per term and one more
+                _code_of(info, "term_index", -(-terms // TERM_GROUP) + 1)
+                _code_of(info, "term_lengths", terms, "BH")
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"{path.name} has damaged offsets ({exc})") from exc
 

@@ -7,7 +7,7 @@ import json
 from whoosh import columns, fields
 
 # Bump when fields or analysis change: an index of another version asks for `build`.
-SCHEMA_VERSION = 12     # 12: text and markup stored as str (Whoosh's column compresses each document once)
+SCHEMA_VERSION = 14     # 14: no field indexed by Whoosh (ids and hashes in the column files); 13: postings bit-packed
 TITLE_BOOST = 3.0
 
 
@@ -18,30 +18,45 @@ def build_schema() -> fields.Schema:
     Whoosh keeps the documents, their columns, deletions and segments.
     """
     return fields.Schema(
-        # A column too, so that a sync keeps each content's id without unpickling its document.
-        id=fields.ID(stored=True, unique=True, sortable=True),
-        content_hash=fields.ID(stored=True, sortable=True),
+        # Columns too: a sync keeps each content's id and hash without unpickling its document, and
+        # the column files (indexer.columns) find a report by either (see _unindexed).
+        id=_unindexed(fields.ID(stored=True, sortable=True)),
+        content_hash=_unindexed(fields.ID(sortable=True)),
         path=fields.STORED,                 # primary file, relative to the archive root
         # {relpath: [size, mtime]}: the same content under every name; a column, so that a
         # sync reads the archive's state without unpickling every document's text.
         files=fields.COLUMN(columns.PickleColumn(columns.VarBytesColumn())),
-        kind=fields.ID(stored=True),
+        kind=fields.STORED,
         title=fields.STORED,
-        date=fields.ID(stored=True, sortable=True),        # YYYY-MM-DD or ""
-        broker=fields.ID(stored=True, sortable=True),
-        industry=fields.ID(stored=True, sortable=True),
-        rating=fields.ID(stored=True, sortable=True),
+        date=_unindexed(fields.ID(stored=True, sortable=True)),        # YYYY-MM-DD or ""
+        broker=_unindexed(fields.ID(stored=True, sortable=True)),
+        industry=_unindexed(fields.ID(stored=True, sortable=True)),
+        rating=_unindexed(fields.ID(stored=True, sortable=True)),
         # Columns for the typed filters analyst: and code: ("任浪 / 赵旭杨", "300750.SZ / NVDA.US").
-        analysts=fields.ID(sortable=True),
-        codes=fields.ID(sortable=True),
+        analysts=_unindexed(fields.ID(sortable=True)),
+        codes=_unindexed(fields.ID(sortable=True)),
         # Milliseconds since the epoch: when the content entered the archive, when it was indexed.
-        added_at=fields.NUMERIC(int, bits=64, stored=True, sortable=True),
-        indexed_at=fields.NUMERIC(int, bits=64, stored=True),
+        added_at=_unindexed(fields.NUMERIC(int, bits=64, stored=True, sortable=True)),
+        indexed_at=fields.STORED,
         meta=fields.STORED,                 # analysts, rating_action, stock_codes, encoding, size, mtime
         text=fields.STORED,                 # cleaned display text (see pack_text)
         body_len=fields.STORED,             # the text's body comes first, then boilerplate
         markup=fields.STORED,               # a Markdown report's rendered HTML (see pack_markup), or None
     )
+
+
+def _unindexed(field: fields.FieldType) -> fields.FieldType:
+    """`field` stored and kept as a column as Whoosh would, but with no terms in its term table.
+
+    Nothing searches Whoosh's terms: matching and ranking read indexer.postings, filters, facets and
+    sorting the column files (indexer.columns), and so do the two look-ups that used its terms, a
+    sync's deletions by content hash (indexer.store.ReportWriter.delete_contents) and a report by its
+    id (indexer.view.IndexView.doc_by_id). At 100,000 synthetic documents those terms and their
+    postings were 38.2 MB of the 508.9 MB index, 0.22x the text (bench/REPORT.md, "Index size at
+    100,000 documents"): a term table entry and a posting for every document's unique id and hash.
+    """
+    field.indexed = False       # Whoosh's writer indexes a field only when it says so (and pickles this)
+    return field
 
 
 # Text and markup are stored as str, not compressed by us: Whoosh's stored-fields column already

@@ -321,7 +321,7 @@ class ArchiveSearcher:
             "path": stored["path"],
             "paths": sorted(files) or [stored["path"]],
             "size": meta.get("size", 0),
-            "content_hash": stored["content_hash"],
+            "content_hash": view.hash[docnum],
             "added_at": _iso(stored.get("added_at"), self.settings.zone),
             "indexed_at": _iso(stored.get("indexed_at"), self.settings.zone),
             "text": stored["text"],

@@ -30,7 +30,7 @@ from indexer.postings import verify as verify_postings
 from indexer.schema import SCHEMA_VERSION, build_schema
 
 # The Whoosh columns each segment's column file (indexer.columns) is written from.
-COLUMN_NAMES = ("date", "broker", "industry", "rating", "analysts", "codes", "content_hash", "added_at")
+COLUMN_NAMES = ("date", "broker", "industry", "rating", "analysts", "codes", "content_hash", "id", "added_at")
 
 log = logging.getLogger(__name__)
 
@@ -346,8 +346,25 @@ class ReportWriter:
         self.writer.add_document(**fields)
         self.writer.report_postings.add(analysis)
 
-    def delete_by_term(self, fieldname: str, text: str) -> int:
-        return self.writer.delete_by_term(fieldname, text)
+    def delete_contents(self, hashes: Iterable[str]) -> int:
+        """Delete the committed documents holding these contents (by content hash); how many.
+
+        Whoosh indexes no field (indexer.schema): each segment's column file has its documents' hashes.
+        A document added by this writer is not among them (as with Whoosh's delete_by_term)."""
+        writer, wanted = self.writer, list(hashes)
+        deleted = base = 0
+        for segment in writer.segments:
+            columns = report_columns.open_segment(writer.storage.folder, segment.segment_id())
+            try:
+                found = columns.holding("hash", wanted).tolist()
+            finally:
+                columns.close()
+            for local in found:
+                if not segment.is_deleted(local):
+                    writer.delete_document(base + local)
+                    deleted += 1
+            base += segment.doc_count_all()
+        return deleted
 
     def commit(self, merge: bool = True, optimize: bool = False) -> None:
         """Commit, merging the small segments by the size-tiered `small_segments` (merge=True),

@@ -468,13 +468,10 @@ class IndexView:
     def doc_by_id(self, report_id: str) -> int | None:
         """The document of an id: its own, or (so that links last) the id any of its files' names gives,
         which was its id when that file was its primary one (before a copy under a smaller name came)."""
-        try:
-            with self.lock:
-                docnum = self.searcher.document_number(id=report_id)
-        except Exception:
-            docnum = None
-        if docnum is not None:
-            return docnum
+        for base, columns in self.column_segments:      # Whoosh indexes no field (indexer.schema)
+            for local in columns.holding("id", [report_id]).tolist():
+                if self.live_mask[base + local]:
+                    return base + local
         by_name = self.memo.get("ids by file")
         if by_name is None:
             from indexer.indexing import report_id as id_of_path

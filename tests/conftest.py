@@ -185,21 +185,26 @@ def post_file(client, name: str, content: bytes, token: str | None = ADMIN_TOKEN
 
 
 def scramble_postings(settings, region: str) -> None:
-    """Overwrite one region of the ngrams field ("data": every posting list, "positions": every bigram's
-    positions) in each live postings file with noise, keeping size and mtime: damage the checksums have
-    not caught yet (no scrub since), which only decoding finds."""
+    """Overwrite part of the ngrams field ("data": every term's entry, "positions": the positions that end
+    each bigram's entry) in each live postings file with noise, keeping size and mtime: damage the
+    checksums have not caught yet (no scrub since), which only decoding finds."""
     import random
 
     from indexer.postings import SegmentPostings
     from indexer.store import IndexStore
 
+    noise = random.Random(7)
     for path in IndexStore(settings).live_build().glob("*.post"):
         postings = SegmentPostings(path)
-        start, length = postings.header["fields"]["ngrams"][region]
-        start += postings.header_end
+        start, length = postings.header["fields"]["ngrams"]["data"]
+        extents = [(postings.header_end + start, length)]
+        if region == "positions":
+            extents = [postings.positions_extent(slot) for _, slot in postings.items("ngrams")
+                       if postings.has_positions(slot)]
         postings.close()
         stat, data = path.stat(), bytearray(path.read_bytes())
-        data[start:start + length] = random.Random(7).randbytes(length)
+        for start, length in extents:
+            data[start:start + length] = noise.randbytes(length)
         path.write_bytes(bytes(data))
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 

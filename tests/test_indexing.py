@@ -584,3 +584,54 @@ def test_changed_paths_names_what_a_rescan_must_look_at(sample_index):
     assert {r.path: r.status for r in result.receipts if r.status != "unchanged"} == \
         {names[1]: "deleted", "新.md": "indexed"}
     assert indexer.changed_paths({s.relpath: s for s in list_archive(root)}) == {"坏.pdf"}     # all taken in
+
+
+def test_whoosh_indexes_no_term_and_reports_are_found_by_the_column_files(sample_index):
+    """Whoosh keeps no terms (indexer.schema: they were a fifth of the index). A sync's deletions by
+    content hash and the document view's look-up by id read the column files instead: a report in
+    any segment is found, a deleted one is not, and a content gone from two names is deleted once."""
+    import hashlib
+
+    from indexer.store import writing
+
+    indexer = Indexer(sample_index)
+    root = sample_index.archive.root
+    texts = {f"d{i}.md": f"# 钠电池快讯{i}\n\n第{i}号快讯：装机量提升{i}。\n" for i in range(4)}
+    for name, text in texts.items():
+        (root / name).write_text(text, encoding="utf-8")
+        indexer.sync([name], merge=False)        # a segment each
+    (root / "e-copy.md").write_text(texts["d2.md"], encoding="utf-8")
+    indexer.sync(["e-copy.md"], merge=False)
+
+    ix = IndexStore(sample_index).open()
+    try:
+        with ix.reader() as reader:
+            assert len(reader.leaf_readers()) >= 5
+            assert list(reader.all_terms()) == []
+    finally:
+        ix.close()
+    searcher = ArchiveSearcher(sample_index)
+    for name in texts:
+        assert searcher.document(report_id(name))["path"] == name
+    assert searcher.document("0123456789ab") is None and searcher.document(report_id("d1.md")[:6]) is None
+
+    hash_of = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in texts.items()}
+    ix = IndexStore(sample_index).open()
+    try:
+        with writing(ix, merge=False) as writer:
+            assert writer.delete_contents([hash_of["d1.md"], hash_of["d3.md"], "f" * 64]) == 2
+            assert writer.delete_contents([hash_of["d1.md"]]) == 0         # already deleted
+    finally:
+        ix.close()
+    searcher = ArchiveSearcher(sample_index)
+    assert searcher.document(report_id("d1.md")) is None and searcher.document(report_id("d3.md")) is None
+    assert searcher.document(report_id("d0.md"))["path"] == "d0.md"
+    assert status_report(sample_index)["documents"] == 5 + 2
+
+    (root / "d2.md").unlink()
+    (root / "e-copy.md").unlink()
+    receipts = {(r.path, r.status) for r in Indexer(sample_index).sync().receipts}
+    # d1 and d3, deleted above behind the indexer's back, are indexed again from their files.
+    assert receipts == {("d2.md", "deleted"), ("e-copy.md", "deleted"), ("d1.md", "indexed"), ("d3.md", "indexed")}
+    assert find(sample_index, "装机量提升2")[1]["total"] == 0
+    assert status_report(sample_index)["documents"] == 5 + 3

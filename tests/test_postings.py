@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import zlib
 from itertools import accumulate
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from indexer.postings import SCORED_FIELDS, SET_FIELDS, PostingsBuilder, SegmentPostings, _encode, verify
+from indexer.postings import SCORED_FIELDS, SET_FIELDS, TERM_GROUP, PostingsBuilder, SegmentPostings, verify
 
-TF_MAX = 0xFFFF         # a frequency is stored in at most 16 bits: larger ones are clamped
+TF_MAX = 0xFFFF         # frequencies around 16 bits (the format before bit-packing clamped them there)
 EMPTY = {name: [] for name in SET_FIELDS + SCORED_FIELDS}
 FIELDS = st.sampled_from(SET_FIELDS + SCORED_FIELDS)
 TERMS = st.sampled_from(["模型", "横空", "deepseek", "ai", "算力", "𠮷野家"])
-GAP = st.one_of(st.integers(1, 255), st.integers(256, 1500))                 # a u8 or a u16 gap
+GAP = st.one_of(st.integers(1, 255), st.integers(256, 1500))                 # gaps of 1 to 11 bits
 TF = st.one_of(st.integers(1, 255), st.integers(256, TF_MAX), st.integers(TF_MAX + 1, TF_MAX + 3000))
 POSTINGS = st.lists(st.tuples(GAP, TF), min_size=1, max_size=8)              # (gap to the previous, tf)
 TABLE = st.dictionaries(st.tuples(FIELDS, TERMS), st.tuples(st.integers(-1, 3), POSTINGS), min_size=1, max_size=6)
@@ -51,7 +50,7 @@ def build(table: dict, tmp_path) -> tuple[SegmentPostings, dict]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(table=TABLE, base=st.sampled_from([0, 1, 70_000, 2**32]))
-@example(table={("words", "模型"): (-1, [(1, TF_MAX + 1)] * 8 + [(300, 7)])}, base=0)     # clamped, u16 gap
+@example(table={("words", "模型"): (-1, [(1, TF_MAX + 1)] * 8 + [(300, 7)])}, base=0)     # 17-bit frequencies
 @example(table={("ngrams", "横空"): (-1, [(1, 1)] * 8), ("latin", "ai"): (3, [(255, 1), (256, 1)])}, base=5)
 def test_what_is_written_is_read_back(tmp_path, table, base):
     postings, held = build(table, tmp_path)
@@ -61,8 +60,8 @@ def test_what_is_written_is_read_back(tmp_path, table, base):
             assert postings.df(name, term) == len(ids)
             assert postings.docs(name, term, base) == [doc + base for doc in ids]
             if name in SCORED_FIELDS:
-                assert postings.weights(name, term, base) == {doc + base: min(tf, TF_MAX) for doc, tf in tfs.items()}
-        for name in SCORED_FIELDS:          # a document's length counts every word, unclamped
+                assert postings.weights(name, term, base) == {doc + base: tf for doc, tf in tfs.items()}
+        for name in SCORED_FIELDS:          # a document's length counts every word
             for doc in range(postings.doc_count):
                 expected = sum(tfs.get(doc, 0) for (field, _), tfs in held.items() if field == name)
                 assert postings.lengths[name][doc] == expected
@@ -77,49 +76,41 @@ def test_a_gap_of_more_than_16_bits_is_read_back(tmp_path):
     table = {("words", "模型"): (-1, [(1, 3), (70_000, TF_MAX + 9)]), ("ngrams", "横空"): (-1, [(65_536, 1)] * 2)}
     postings, held = build(table, tmp_path)
     try:
-        assert postings.weights("words", "模型") == {0: 3, 70_000: TF_MAX}
-        assert postings.docs("ngrams", "横空") == [65_535, 131_071]          # gaps 65,535 (u16) and 65,536 (u32)
+        assert postings.weights("words", "模型") == {0: 3, 70_000: TF_MAX + 9}
+        assert postings.docs("ngrams", "横空") == [65_535, 131_071]          # gaps of 16 and 17 bits
     finally:
         postings.close()
 
 
-# -- the byte before each term's postings: widths and compression ---------------------------
+# -- the dictionary: terms found by groups ---------------------------------------------------
 
-IDS = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=60, unique=True).map(sorted)
-
-
-def width(largest: int) -> int:
-    """0, 1, 2: the postings' typecode for u8, u16, u32."""
-    return 0 if largest < 2**8 else 1 if largest < 2**16 else 2
-
-
-@settings(max_examples=300, deadline=None)
-@given(ids=IDS, tfs=st.none() | st.lists(TF, min_size=60, max_size=60))
-@example(ids=list(range(60)), tfs=[1] * 60)                           # long and regular: zlib pays
-@example(ids=[0, 2**31, 2**32 - 1], tfs=None)                        # 13 bytes: stored as they are
-def test_each_term_has_the_narrowest_widths_and_zlib_only_when_it_pays(ids, tfs):
-    tfs = tfs[:len(ids)] if tfs is not None else None
-    encoded = _encode(ids, tfs)
-    flags, stored = encoded[0], encoded[1:]
-    gaps = [b - a for a, b in zip([0, *ids], ids)]
-    assert flags & 3 == width(max(gaps))
-    tf_width = min(width(max(tfs)), 1) if tfs is not None else 0       # frequencies: u8 or u16, clamped
-    assert (flags >> 2) & 3 == tf_width
-    raw = len(ids) * (1, 2, 4)[flags & 3] + (len(tfs) * (1, 2)[tf_width] if tfs is not None else 0)
-    if flags & 0x10:
-        assert raw > 48 and len(zlib.decompress(stored)) == raw and len(stored) < raw
-    else:
-        assert len(stored) == raw
-        assert raw <= 48 or len(zlib.compress(stored, 6)) >= raw
+@pytest.mark.parametrize("count", [1, TERM_GROUP - 1, TERM_GROUP, TERM_GROUP + 1, 3 * TERM_GROUP + 5])
+def test_every_term_is_found_and_no_other(tmp_path, count):
+    """Terms are found through their group's start (every TERM_GROUP-th term) and the lengths after it:
+    each of them at its slot, a term between two of them or past either end not at all."""
+    terms = sorted({f"t{i * 7:04d}" + "长" * (i % 3) for i in range(count)}, key=str.encode)
+    postings, _ = build({("latin", term): (i, [(1, 1)]) for i, term in enumerate(terms)}, tmp_path)
+    try:
+        assert [term for term, _ in postings.items("latin")] == terms
+        for slot, term in enumerate(terms):
+            assert postings.slot("latin", term) == slot
+            assert postings.df_at("latin", slot) == 1
+            for missing in (term + "0", term[:-1], term + "\U0010ffff"):
+                assert missing in terms or postings.slot("latin", missing) is None
+        for missing in ("", "a", "t", "z", "\U0010ffff"):
+            assert postings.slot("latin", missing) is None
+        assert postings.slot("words", "t0000") is None          # another field, without terms
+    finally:
+        postings.close()
 
 
-@pytest.mark.parametrize("ids, tfs, compressed", [
-    (list(range(60)), [1] * 60, True),
-    (list(range(0, 48 * 7919, 7919))[:24], None, False),          # 48 bytes of u16 gaps: never compressed
-    ([0, 2**31, 2**32 - 1], None, False),
-])
-def test_zlib_and_raw_blocks_both_occur(ids, tfs, compressed):
-    assert bool(_encode(ids, tfs)[0] & 0x10) is compressed
+def test_a_term_longer_than_255_bytes(tmp_path):
+    long = "长" * 100                                          # 300 bytes of UTF-8: u16 lengths
+    postings, _ = build({("words", long): (0, [(1, 2)]), ("words", "a"): (3, [(1, 1)])}, tmp_path)
+    try:
+        assert postings.weights("words", long) == {1: 2} and postings.weights("words", "a") == {4: 1}
+    finally:
+        postings.close()
 
 
 def _widened(path, fields) -> None:
@@ -141,7 +132,7 @@ def _widened(path, fields) -> None:
     for info, key in sorted(extents, key=lambda e: e[0][e[1]][0]):
         start, length = info[key]
         blob = raw[base + start:base + start + length]
-        if key in ("offsets", "pos_offsets") and info in [header["fields"][f] for f in fields]:
+        if key in ("offsets", "term_index") and info in [header["fields"][f] for f in fields]:
             blob = array("Q", array("I", blob)).tobytes()
         info[key] = [offset, len(blob)]
         blobs.append(blob + bytes(-len(blob) % 8))
@@ -151,7 +142,7 @@ def _widened(path, fields) -> None:
 
 
 def test_offsets_are_u32_and_u64_ones_are_read_too(tmp_path):
-    """Offsets into the data and positions are written as u32 (a region under 4 GB); a file whose
+    """Offsets into the data and the terms are written as u32 (a region under 4 GB); a file whose
     offsets are u64 (a region past 4 GB) is read the same; offsets of a third width are damage."""
     import json
     import struct
@@ -166,13 +157,12 @@ def test_offsets_are_u32_and_u64_ones_are_read_too(tmp_path):
     for name, info in postings.header["fields"].items():
         terms = len(list(postings.items(name)))
         assert info["offsets"][1] == 4 * (terms + 1)
-        if name == "ngrams":
-            assert info["pos_offsets"][1] == 4 * (terms + 1)
+        assert info["term_index"][1] == 4 * (-(-terms // TERM_GROUP) + 1)
     postings.close()
     path = tmp_path / "segment.post"
     _widened(path, ["ngrams", "words"])
     widened = SegmentPostings(path)
-    assert widened.header["fields"]["ngrams"]["pos_offsets"][1] == 8 * 3
+    assert widened.header["fields"]["ngrams"]["offsets"][1] == 8 * 3
     assert {key: widened.decode(key[0], widened.slot(*key)) for key in held} == expected
     assert all((a == b).all() for a, b in zip(widened.positions(widened.slot("ngrams", "横空")), positions))
     widened.close()
