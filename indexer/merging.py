@@ -37,7 +37,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from indexer.store import small_segments, commit_merged, write_merged
+from indexer.store import commit_merged, current_segments, small_segments, write_merged
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class MergeJob:
         """Fork a child merging the segments `policy` picks from `ix`'s latest table of contents;
         None when there is nothing to merge (fewer than two segments picked)."""
         remove_leftovers(build)
-        segments = ix._read_toc().segments      # each commit's own objects: later commits do not change them
+        segments = current_segments(ix)
         chosen = policy(segments)
         if len(chosen) < 2:
             return None
@@ -119,11 +119,13 @@ class MergeJob:
         the merge no longer applies and was dropped (its sources merged by another writer, or `ix`
         another generation). Raises MergeFailed when the child failed. Its folder goes either way."""
         try:
-            if self.exit_code != 0:
-                what = f"signal {-self.exit_code}" if self.exit_code < 0 else f"exit code {self.exit_code}"
-                raise MergeFailed(f"a merge in a child process ended with {what}")
             if Path(ix.storage.folder).resolve() != self.build.resolve():
                 return False
+            if self.exit_code != 0:
+                if not set(self.sources) <= {s.segment_id() for s in current_segments(ix)}:
+                    return False    # merged by another writer meanwhile, which may have removed them under the child
+                what = f"signal {-self.exit_code}" if self.exit_code < 0 else f"exit code {self.exit_code}"
+                raise MergeFailed(f"a merge in a child process ended with {what}")
             return commit_merged(ix, self.folder, self.sources, self.live)
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)

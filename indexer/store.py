@@ -465,6 +465,12 @@ def join_parts(ix: whoosh_index.Index, segments: list) -> None:
         raise
 
 
+def current_segments(ix: whoosh_index.Index) -> list:
+    """The segments of `ix`'s latest table of contents: objects of their own, which later commits do
+    not change (each commit reads the table of contents anew)."""
+    return ix._read_toc().segments
+
+
 MERGED_SEGMENT_FILE = "segment.pickle"     # in a merge's folder: the segment object its table of contents will hold
 
 

@@ -299,7 +299,8 @@ def test_a_merge_commits_beside_changes_and_keeps_what_they_deleted(sample_index
 
 def test_a_merge_whose_segments_were_merged_meanwhile_is_dropped(sample_index):
     """Another merge (here in-process, as `python -m indexer sync` merges) took the sources first:
-    the child's segment would hold their documents twice, so it is dropped and its files removed."""
+    the child's segment would hold their documents twice, so it is dropped and its files removed
+    (whether the child finished, or failed because that merge removed its sources under it)."""
     indexer = Indexer(sample_index)
     commit_small_segments(indexer, sample_index.archive.root, "d", 4)
     job = indexer.start_merge()
