@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
 
-from indexer.analysis import bigram_positions, init_jieba, latin_words, ranking_words
+from indexer.analysis import cjk_grams, init_jieba, latin_words, ranking_words
 from indexer.config import Settings
 from indexer.documents import SourceFile, list_archive, read_document
 from indexer.errors import BuildAbandoned, IndexUnavailable, ReadError
@@ -27,7 +27,6 @@ from indexer.merging import MergeJob
 from indexer.messages import Message
 from indexer.schema import pack_markup, pack_text
 from indexer.store import IndexStore, join_parts, now_iso, write_part, writing
-from indexer.textrules import CJK_RE
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +215,8 @@ def analyse(folded: str, folded_title: str, body_len: int) -> dict:
     their offsets into `folded`, which must be the folded stored text, body then boilerplate,
     as indexer.view checks it) and Latin words over the whole text; jieba words of the body
     (boilerplate does not rank) and title."""
-    positions = bigram_positions(folded)
     return {
-        "ngrams": set(CJK_RE.findall(folded)).union(positions),
-        "positions": positions,
+        "grams": cjk_grams(folded),
         "latin": set(latin_words(folded)),
         "words": ranking_words(folded[:body_len]),
         "title_words": ranking_words(folded_title),

@@ -45,16 +45,17 @@ import mmap
 import os
 import struct
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter
 from bisect import bisect_left
-from itertools import accumulate, chain
-from operator import add, sub
+from itertools import accumulate, repeat
+from operator import add
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from indexer import bitpack
+from indexer.analysis import gram_key, gram_text
 from indexer.durable import write_atomic
 
 MAGIC = b"RAPOSTINGS\x005\n"       # 5: bit-packed entries; 4: u32 offsets; 3: bigram positions (an older file is rebuilt, never misread)
@@ -64,52 +65,69 @@ FIELDS = SET_FIELDS + SCORED_FIELDS
 SUFFIX = ".post"
 POSITIONAL_FIELD = "ngrams"     # its bigrams carry positions
 TERM_GROUP = 16         # a term's bytes are found from its group's start and the lengths before it in the group
+_CHUNK = 1 << 20        # entries numbered at a time when sorting by term (see _term_runs)
 
 
 def postings_path(directory: str | Path, segment_id: str) -> Path:
     return Path(directory) / f"{segment_id}{SUFFIX}"
 
 
-def _uints() -> array:
-    return array("I")
+class _TermNumbers(dict):
+    """A field's terms numbered in the order they first come (looking up a new term numbers it)."""
+
+    def __missing__(self, term: str) -> int:
+        self[term] = number = len(self)
+        return number
 
 
 class PostingsBuilder:
-    """Collects the postings of one segment in document order, then writes its file."""
+    """Collects the postings of one segment in document order, then writes its file.
+
+    What it collects are flat typed arrays with an entry per (term, document) pair of each field (and
+    per offset of a bigram), appended as documents come; `write` sorts them by term once (numpy) and
+    encodes each term's run. A term is a number there: a CJK n-gram its gram key (indexer.analysis),
+    a Latin word or a word its number in the field's _TermNumbers. The builder before kept an array
+    per term (a dictionary operation and an append per token and term): per synthetic report 1.28 CPU
+    ms to add and 0.86 to write, against 0.22 and 0.68 (bench/build_bench.py's stages, 2,000
+    reports); the file is byte for byte the same. Held memory is about the same; `write` sorts in
+    numpy arrays of a few bytes per entry, freed as it goes.
+    """
 
     def __init__(self) -> None:
         self.count = 0
         # Typed arrays, not lists of int objects: a merge holds every posting of the segments it
         # merges, and millions of short-lived ints left the watcher's heap in pieces (its RSS grew
         # with each merge while its live objects did not).
-        self._ids: dict[str, defaultdict[str, array]] = {name: defaultdict(_uints) for name in FIELDS}
-        self._tfs: dict[str, defaultdict[str, array]] = {name: defaultdict(_uints) for name in SCORED_FIELDS}
+        self._numbers: dict[str, _TermNumbers] = {name: _TermNumbers() for name in FIELDS if name != POSITIONAL_FIELD}
+        # Per field, (term, document) pairs; the ngrams field's are its unigrams' (its bigrams' are
+        # those of their offsets, below).
+        self._pair_terms: dict[str, array] = {name: array("I") for name in FIELDS}
+        self._pair_docs: dict[str, array] = {name: array("I") for name in FIELDS}
+        self._tfs: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
         self.lengths: dict[str, array] = {name: array("I") for name in SCORED_FIELDS}
-        # Per bigram, aligned with its documents: occurrences per document, then every offset as a gap
-        # from the one before it in its document (as the file keeps them: a merge copies them).
-        self._counts: defaultdict[str, array] = defaultdict(_uints)
-        self._gaps: defaultdict[str, array] = defaultdict(_uints)
+        # Every bigram offset: the bigram's key, the document, the offset.
+        self._bigram_keys, self._bigram_docs, self._bigram_offsets = array("I"), array("I"), array("I")
 
     def add(self, analysis: dict) -> int:
-        """Add the next document: {field: tokens} as indexer.indexing.analyse returns (and
-        "positions": {bigram: its offsets}, every bigram of which is among the ngrams)."""
+        """Add the next document: {field: tokens} as indexer.indexing.analyse returns (the n-grams as
+        "grams": indexer.analysis.CjkGrams)."""
         docnum = self.count
-        for name in SET_FIELDS:
-            table = self._ids[name]
-            for token in analysis[name]:
-                table[token].append(docnum)
-        counts, gaps = self._counts, self._gaps
-        # A bigram's counts must line up with its documents (every bigram has its offsets): `write` checks.
-        for gram, offsets in analysis["positions"].items():
-            counts[gram].append(len(offsets))
-            gaps[gram].extend(map(sub, offsets, chain((0,), offsets)))
+        grams = analysis["grams"]
+        _extend(self._pair_terms[POSITIONAL_FIELD], grams.unigrams)
+        self._pair_docs[POSITIONAL_FIELD].extend(repeat(docnum, len(grams.unigrams)))
+        _extend(self._bigram_keys, grams.bigrams)
+        self._bigram_docs.extend(repeat(docnum, len(grams.bigrams)))
+        _extend(self._bigram_offsets, grams.offsets)
+        numbers = self._numbers["latin"]
+        self._pair_terms["latin"].extend(map(numbers.__getitem__, analysis["latin"]))
+        self._pair_docs["latin"].extend(repeat(docnum, len(analysis["latin"])))
         for name in SCORED_FIELDS:
             tokens = analysis[name]
             self.lengths[name].append(len(tokens))
-            table, tfs = self._ids[name], self._tfs[name]
-            for token, tf in Counter(tokens).items():
-                table[token].append(docnum)
-                tfs[token].append(tf)
+            tfs = Counter(tokens)
+            self._pair_terms[name].extend(map(self._numbers[name].__getitem__, tfs))
+            self._pair_docs[name].extend(repeat(docnum, len(tfs)))
+            self._tfs[name].extend(tfs.values())
         self.count += 1
         return docnum
 
@@ -118,27 +136,36 @@ class PostingsBuilder:
         base = self.count
         new_number = {old: base + i for i, old in enumerate(live)}
         every = len(live) == postings.doc_count
+        alive = np.zeros(postings.doc_count, dtype=bool)
+        alive[np.asarray(live, dtype=np.int64)] = True
         for name in FIELDS:
-            table = self._ids[name]
-            tfs_table = self._tfs.get(name)
             for term, slot in postings.items(name):
-                ids, tfs = postings.decode(name, slot)
-                positions = postings.position_gaps(slot, len(ids)) if name == POSITIONAL_FIELD else None
+                ids, tfs = postings.decode(name, slot, base if every else 0)
                 if every:
-                    mapped = [base + d for d in ids]
+                    mapped, kept_tfs = ids, tfs
                 else:
-                    kept = [i for i, d in enumerate(ids) if d in new_number]
-                    if not kept:
+                    pairs = [(new_number[d], i) for i, d in enumerate(ids) if d in new_number]
+                    if not pairs:
                         continue
-                    mapped = [new_number[ids[i]] for i in kept]
-                    tfs = [tfs[i] for i in kept] if tfs is not None else None
-                    positions = _kept_positions(positions, kept) if positions is not None else None
-                table[term].extend(mapped)
-                if tfs_table is not None:
-                    tfs_table[term].extend(tfs)
-                if positions is not None:
-                    self._counts[term].extend(positions[0])
-                    self._gaps[term].extend(positions[1])
+                    mapped = [p[0] for p in pairs]
+                    kept_tfs = [tfs[i] for _, i in pairs] if tfs is not None else None
+                if name == POSITIONAL_FIELD and len(term) == 2:
+                    if not postings.has_positions(slot):
+                        raise ValueError(f"the bigram {term!r} has no positions")
+                    _, counts, offsets = postings.positions(slot)
+                    if not every:
+                        kept = alive[np.asarray(ids, dtype=np.int64)]
+                        offsets = offsets[np.repeat(kept, counts)]
+                        counts = counts[kept]
+                    self._bigram_keys.extend(repeat(gram_key(term), len(offsets)))
+                    _extend(self._bigram_docs, np.repeat(np.asarray(mapped, dtype=np.uint32), counts))
+                    _extend(self._bigram_offsets, offsets)
+                    continue
+                number = gram_key(term) if name == POSITIONAL_FIELD else self._numbers[name][term]
+                self._pair_terms[name].extend(repeat(number, len(mapped)))
+                self._pair_docs[name].extend(mapped)
+                if kept_tfs is not None:
+                    self._tfs[name].extend(kept_tfs)
         for name in SCORED_FIELDS:
             lengths = postings.lengths[name]
             self.lengths[name].extend(lengths[d] for d in live)
@@ -159,29 +186,29 @@ class PostingsBuilder:
             return [start, len(blob)]
 
         for name in FIELDS:
-            table = self._ids[name]
-            tfs_table = self._tfs.get(name)
             # Sorted by their UTF-8 bytes (the order of their code points, which is Python's order
             # of strings): a reader finds a term by binary search in the file itself, with no
-            # dictionary of every term in memory.
-            terms = sorted(table)
+            # dictionary of every term in memory. A term's entry: its document count, the gaps
+            # between its documents, a word's frequencies, a bigram's counts and offset gaps.
+            terms: list[str] = []
+            offsets = array("Q")
+            data = bytearray()
+            for term, docs, tfs, positions in (self._gram_postings() if name == POSITIONAL_FIELD
+                                               else self._word_postings(name)):
+                terms.append(term)
+                offsets.append(len(data))
+                data += _varint(len(docs))
+                data += bitpack.pack(_doc_gaps(docs))
+                if tfs is not None:
+                    data += bitpack.pack(_less_one(tfs))
+                if positions is not None:       # a bigram (a unigram has none)
+                    before = len(data)
+                    data += bitpack.pack(_less_one(positions[0])) + bitpack.pack(_offset_gaps(*positions))
+                    header["positions_bytes"] += len(data) - before
+            offsets.append(len(data))
             encoded = [term.encode("utf-8") for term in terms]
             lengths = [len(term) for term in encoded]
             starts = list(accumulate(lengths, initial=0))
-            offsets = array("Q")
-            data = bytearray()
-            for term in terms:
-                offsets.append(len(data))
-                ids = table[term]
-                data += _varint(len(ids))
-                data += bitpack.pack(_doc_gaps(ids))
-                if tfs_table is not None:
-                    data += bitpack.pack(_less_one(tfs_table[term]))
-                if name == POSITIONAL_FIELD:
-                    before = len(data)
-                    data += self._positions_of(term, len(ids))
-                    header["positions_bytes"] += len(data) - before
-            offsets.append(len(data))
             header["terms"][name] = len(terms)
             header["fields"][name] = {
                 "terms": put(b"".join(encoded)),
@@ -196,16 +223,81 @@ class PostingsBuilder:
         write_atomic(path, [MAGIC, struct.pack("<I", len(head)), head, *blobs])
         return len(MAGIC) + 4 + len(head) + offset
 
-    def _positions_of(self, term: str, docs: int) -> bytes:
-        """A bigram's positions as its entry ends with them (b"" for a unigram, which has none)."""
-        counts = self._counts.get(term)
-        if counts is None:
-            if len(term) == 2:
-                raise ValueError(f"the bigram {term!r} has no positions")
-            return b""
-        if len(counts) != docs:
-            raise ValueError(f"the positions of {term!r} are not those of its {docs} documents")
-        return bitpack.pack(_less_one(counts)) + bitpack.pack(self._gaps[term])
+    def _word_postings(self, name: str) -> Iterator[tuple[str, array, array | None, None]]:
+        """A field of words, term by term in order: (term, its documents, their frequencies or None, None)."""
+        numbers = list(self._numbers[name])
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        rank = np.empty(len(numbers), dtype=np.uint32)
+        rank[order] = np.arange(len(numbers), dtype=np.uint32)
+        pairs, _, bounds = _term_runs(rank[np.frombuffer(self._pair_terms[name], dtype=np.uint32)])
+        docs = _uint_array(np.frombuffer(self._pair_docs[name], dtype=np.uint32)[pairs])
+        tfs = _uint_array(np.frombuffer(self._tfs[name], dtype=np.uint32)[pairs]) if name in SCORED_FIELDS else None
+        del pairs, rank
+        for number, start, end in zip(order, bounds, bounds[1:]):
+            yield numbers[number], docs[start:end], tfs[start:end] if tfs is not None else None, None
+
+    def _gram_postings(self) -> Iterator[tuple[str, array, None, tuple[array, array] | None]]:
+        """The ngrams field, term by term in order: (n-gram, its documents, None, positions), the
+        positions being what _encode_positions takes for a bigram (each document's count, the
+        offsets), None for a unigram."""
+        # Every bigram offset by bigram, then document, then offset (their order of arrival within
+        # each bigram): a run per bigram, in it a run per document, whose length is the count.
+        occurrences, keys, bounds = _term_runs(np.frombuffer(self._bigram_keys, dtype=np.uint32))
+        bigram_keys = keys[bounds[:-1]]
+        del keys
+        docs = np.frombuffer(self._bigram_docs, dtype=np.uint32)[occurrences]
+        offsets = _uint_array(np.frombuffer(self._bigram_offsets, dtype=np.uint32)[occurrences])
+        del occurrences
+        pair_start = np.ones(len(docs), dtype=bool)
+        np.not_equal(docs[1:], docs[:-1], out=pair_start[1:])
+        pair_start[bounds[:-1]] = True
+        pair_starts = np.flatnonzero(pair_start)
+        del pair_start
+        pair_docs = _uint_array(docs[pair_starts])
+        del docs
+        counts = np.empty(len(pair_starts), dtype=np.uint32)
+        np.subtract(pair_starts[1:], pair_starts[:-1], out=counts[:-1], casting="unsafe")
+        counts[-1:] = len(offsets) - pair_starts[-1:]
+        counts = _uint_array(counts)
+        first_pairs = np.searchsorted(pair_starts, bounds).tolist()      # each bigram's first in `counts`
+        del pair_starts
+        # The unigrams' (unigram, document) pairs by unigram, each one's documents in their order of arrival.
+        pairs, keys, unigram_bounds = _term_runs(np.frombuffer(self._pair_terms[POSITIONAL_FIELD], dtype=np.uint32))
+        unigram_docs = _uint_array(np.frombuffer(self._pair_docs[POSITIONAL_FIELD], dtype=np.uint32)[pairs])
+        unigram_keys = keys[unigram_bounds[:-1]]
+        del pairs, keys
+        # The unigrams and bigrams in the order of their keys: the n-grams' order (no key is both).
+        unigrams = len(unigram_keys)
+        keys = np.concatenate((unigram_keys, bigram_keys))
+        order = np.argsort(keys).tolist()
+        keys = keys.tolist()
+        for i in order:
+            if i < unigrams:
+                start, end = unigram_bounds[i], unigram_bounds[i + 1]
+                yield gram_text(keys[i]), unigram_docs[start:end], None, None
+            else:
+                bigram = i - unigrams
+                start, end = first_pairs[bigram], first_pairs[bigram + 1]
+                offsets_of = offsets[bounds[bigram]:bounds[bigram + 1]]
+                yield gram_text(keys[i]), pair_docs[start:end], None, (counts[start:end], offsets_of)
+
+
+def _term_runs(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Sort entries (fewer than 2**32) by their terms (uint32), keeping the order they came in
+    within each term: the permutation that sorts them, the terms sorted, and where each term's run
+    starts (and the end)."""
+    # The term and the entry's index as one uint64 sort as (term, index): numpy sorts such distinct
+    # values several times faster than it sorts the terms stably (argsort kind="stable").
+    combined = terms.astype(np.uint64)
+    combined <<= 32
+    for start in range(0, len(terms), _CHUNK):      # in pieces: no second array of their size
+        combined[start:start + _CHUNK] |= np.arange(start, min(start + _CHUNK, len(terms)), dtype=np.uint64)
+    combined.sort()
+    ordered = np.empty(len(terms), dtype=np.uint32)
+    np.right_shift(combined, 32, out=ordered, casting="unsafe")
+    combined &= 0xFFFFFFFF
+    starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    return combined.view(np.int64), ordered, [0, *starts.tolist(), len(terms)] if len(terms) else [0]
 
 
 def _varint(value: int) -> bytes:
@@ -247,11 +339,36 @@ def _less_one(values: array):
     return np.frombuffer(values, dtype=np.uint32) - 1
 
 
-def _kept_positions(positions: tuple[list[int], list[int]], kept: list[int]) -> tuple[list[int], list[int]]:
-    """A bigram's counts and offset gaps of the documents at the indices `kept` (a merge dropping deleted ones)."""
-    counts, gaps = positions
-    starts = list(accumulate(counts, initial=0))
-    return [counts[i] for i in kept], list(chain.from_iterable(gaps[starts[i]:starts[i + 1]] for i in kept))
+def _offset_gaps(counts: array, offsets: array):
+    """A bigram's offsets as gaps that start afresh at each document (its first offset as it is)."""
+    if len(offsets) <= bitpack.SMALL:
+        gaps, at = [], 0
+        for count in counts:
+            previous = 0
+            for offset in offsets[at:at + count]:
+                gaps.append(offset - previous)
+                previous = offset
+            at += count
+        return gaps
+    values = np.frombuffer(offsets, dtype=np.uint32).astype(np.int64)
+    gaps = values.copy()
+    gaps[1:] -= values[:-1]
+    per_document = np.frombuffer(counts, dtype=np.uint32).astype(np.int64)
+    firsts = np.cumsum(per_document) - per_document
+    gaps[firsts] = values[firsts]
+    return gaps
+
+
+def _extend(target: array, values: np.ndarray) -> None:
+    """Append a numpy array of unsigned ints to an array("I") (copied once)."""
+    target.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.uint32)).cast("B"))
+
+
+def _uint_array(values: np.ndarray) -> array:
+    """A numpy array of unsigned ints as array("I"): what the encoders take, sliced in C."""
+    result = array("I")
+    _extend(result, values)
+    return result
 
 
 def _narrowed(offsets: array) -> bytes:
@@ -416,22 +533,6 @@ class SegmentPostings:
             empty = np.zeros(0, dtype=np.int64)
             return ids[:0], empty, empty
         return (ids, *self._positions_at(slot, raw, at, count))
-
-    def position_gaps(self, slot: int, docs: int) -> tuple[list[int], list[int]] | None:
-        """A bigram's occurrence counts and offset gaps as the file keeps them (None for a term without
-        positions), held by `docs` documents: a merge copies them as they are."""
-        raw, count, at = self._entry(POSITIONAL_FIELD, slot)
-        if count != docs:
-            raise IndexError(f"the positions of slot {slot} are not those of {docs} documents")
-        at = bitpack.end_of(raw, at, count)
-        if at == len(raw):
-            return None
-        counts, at = bitpack.unpack_list(raw, at, count)
-        counts = [c + 1 for c in counts]
-        gaps, at = bitpack.unpack_list(raw, at, sum(counts))
-        if at != len(raw):
-            raise IndexError(f"the positions of slot {slot} do not decode to {sum(counts)} offsets")
-        return counts, gaps
 
     def positions_extent(self, slot: int) -> tuple[int, int]:
         """Where in the file a bigram's positions start (after its documents) and their length (tests damage them)."""

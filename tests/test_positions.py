@@ -14,11 +14,12 @@ import pytest
 from conftest import scramble_postings
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from indexer.analysis import bigram_positions, plan_substring
+from indexer.analysis import bigram_positions, cjk_grams, gram_key, gram_text, plan_substring
 from indexer.indexing import Indexer, analyse
 from indexer.postings import PostingsBuilder, SegmentPostings
 from indexer.query import Term
 from indexer.search import ArchiveSearcher
+from indexer.textrules import CJK_RE
 from indexer.view import exact_by_postings
 
 ALPHABET = "哈啊发展的"         # few characters: every bigram occurs, most trigrams do, not everywhere
@@ -52,10 +53,19 @@ def read_back(postings: SegmentPostings) -> dict[str, dict[int, list[int]]]:
     return found
 
 
+def scanned_bigrams(text: str) -> dict[str, list[int]]:
+    """bigram -> its offsets, by looking at every pair of adjacent characters (what cjk_grams finds with numpy)."""
+    found: dict[str, list[int]] = {}
+    for at in range(len(text) - 1):
+        if CJK_RE.match(text[at]) and CJK_RE.match(text[at + 1]):
+            found.setdefault(text[at:at + 2], []).append(at)
+    return found
+
+
 def expected_of(texts: list[str]) -> dict[str, dict[int, list[int]]]:
     expected: dict[str, dict[int, list[int]]] = {}
     for doc, text in enumerate(texts):
-        for gram, offsets in bigram_positions(text).items():
+        for gram, offsets in scanned_bigrams(text).items():
             expected.setdefault(gram, {})[doc] = offsets
     return expected
 
@@ -78,25 +88,23 @@ def test_positions_written_are_read_back(tmp_path, texts):
         postings.close()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(TEXT, min_size=1, max_size=12), data=st.data())
-def test_a_merge_carries_the_positions_of_the_live_documents(tmp_path, texts, data):
-    live = sorted(data.draw(st.sets(st.integers(0, len(texts) - 1))))
-    source = written(texts, tmp_path, "source.post")
-    merged = PostingsBuilder()
-    merged.add(analyse("发展的发展", "", 5))              # the merge appends after a document of its own
-    try:
-        merged.add_segment(source, live)
-    finally:
-        source.close()
-    path = tmp_path / "merged.post"
-    path.unlink(missing_ok=True)
-    merged.write(path)
-    postings = SegmentPostings(path)
-    try:
-        assert read_back(postings) == expected_of(["发展的发展"] + [texts[d] for d in live])
-    finally:
-        postings.close()
+# Characters on both sides of each edge of CJK_CHARS, one past the BMP, a lone surrogate, NUL.
+EDGES = "\u33ff\u3400\u4dbf\u4dc0\u4dff\u4e00\u9fff\ua000\uf8ff\uf900\ufaff\ufb00\U00020bb7\ud800\x00"
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.sampled_from(ALPHABET + EDGES + "，a1 \n"), max_size=40))
+@example(text="")
+@example(text="\U00020bb7野家\U00020bb7")
+def test_cjk_grams_are_every_cjk_character_and_adjacent_pair(text):
+    grams = cjk_grams(text)
+    assert [gram_text(key) for key in grams.unigrams.tolist()] == sorted(set(CJK_RE.findall(text)))
+    assert bigram_positions(text) == scanned_bigrams(text)
+    for key in grams.unigrams.tolist() + grams.bigrams.tolist():
+        assert gram_key(gram_text(key)) == key
+    # Keys sort as their n-grams' UTF-8 bytes (the order of the terms in a postings file).
+    grams_of = sorted(set(grams.unigrams.tolist() + grams.bigrams.tolist()))
+    assert [gram_text(key).encode() for key in grams_of] == sorted(gram_text(key).encode() for key in grams_of)
 
 
 def test_a_merge_past_one_block_of_documents_and_offsets(tmp_path):
@@ -120,15 +128,64 @@ def test_a_merge_past_one_block_of_documents_and_offsets(tmp_path):
         postings.close()
 
 
-@pytest.mark.parametrize("first", ["发展", "发"])
-def test_a_builder_refuses_bigrams_whose_positions_do_not_line_up(tmp_path, first):
-    """A document with a bigram but not its offsets: the counts would be another document's."""
-    builder = PostingsBuilder()
-    builder.add(analyse(first, "", len(first)))
-    builder.add({"ngrams": {"发", "展", "发展"}, "positions": {}, "latin": [], "words": [], "title_words": []})
+@pytest.mark.parametrize("gram", ["", "a", "𠮷", "发展的", "，", "发\x00"])
+def test_only_cjk_unigrams_and_bigrams_have_gram_keys(gram):
     with pytest.raises(ValueError):
-        builder.write(tmp_path / "segment.post")
-    assert not (tmp_path / "segment.post").exists()
+        gram_key(gram)
+
+
+def postings_bytes(builder: PostingsBuilder, path) -> bytes:
+    path.unlink(missing_ok=True)
+    builder.write(path)
+    return path.read_bytes()
+
+
+ANALYSED = st.tuples(TEXT, st.sampled_from(["", "发展", "ai模型"]), st.floats(0, 1))     # text, title, body share
+
+
+def analysed(text: str, title: str, share: float) -> dict:
+    return analyse(text, title, int(len(text) * share))
+
+
+def assert_merged_as_built(tmp_path, documents: list[tuple], split: int, live: list[int]) -> None:
+    """Two segments (documents[:split], documents[split:]) merged after a document of the merge's own,
+    only their `live` documents kept: the file is byte for byte the one a builder given the live
+    documents one at a time writes."""
+    own = ("发展的发展", "", 1.0)
+    direct = PostingsBuilder()
+    for document in [own] + [documents[d] for d in live]:
+        direct.add(analysed(*document))
+    merged = PostingsBuilder()
+    merged.add(analysed(*own))
+    for name, part, first in (("a.post", documents[:split], 0), ("b.post", documents[split:], split)):
+        builder = PostingsBuilder()
+        for document in part:
+            builder.add(analysed(*document))
+        postings_bytes(builder, tmp_path / name)
+        source = SegmentPostings(tmp_path / name)
+        try:
+            merged.add_segment(source, [d - first for d in live if first <= d < first + len(part)])
+        finally:
+            source.close()
+    assert postings_bytes(merged, tmp_path / "merged.post") == postings_bytes(direct, tmp_path / "direct.post")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(documents=st.lists(ANALYSED, max_size=10), data=st.data())
+def test_a_merge_writes_the_bytes_a_builder_of_its_live_documents_writes(tmp_path, documents, data):
+    split = data.draw(st.integers(0, len(documents)))
+    live = sorted(data.draw(st.sets(st.integers(0, len(documents) - 1)))) if documents else []
+    assert_merged_as_built(tmp_path, documents, split, live)
+
+
+@pytest.mark.parametrize("documents, split, live", [
+    ([], 0, []),                                                        # nothing to merge
+    ([("", "", 0.0), ("哈", "", 1.0), ("", "发展", 1.0)], 1, [0, 1, 2]),    # empty documents, terms in one document
+    ([("哈哈发展", "", 1.0), ("发展ai", "ai模型", 0.5)], 2, [1]),            # the only holder of 哈哈 deleted
+    ([("发展" * 300, "", 1.0), ("的发展", "", 1.0)], 1, [0]),              # a whole segment deleted
+])
+def test_a_merge_of_tricky_documents_writes_what_a_build_does(tmp_path, documents, split, live):
+    assert_merged_as_built(tmp_path, documents, split, live)
 
 
 # -- matching from positions, on a real index ------------------------------------------------------

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from itertools import accumulate
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from indexer.analysis import CjkGrams, gram_key
 from indexer.postings import SCORED_FIELDS, SET_FIELDS, TERM_GROUP, PostingsBuilder, SegmentPostings, verify
 
 TF_MAX = 0xFFFF         # frequencies around 16 bits (the format before bit-packing clamped them there)
 EMPTY = {name: [] for name in SET_FIELDS + SCORED_FIELDS}
-FIELDS = st.sampled_from(SET_FIELDS + SCORED_FIELDS)
 TERMS = st.sampled_from(["模型", "横空", "deepseek", "ai", "算力", "𠮷野家"])
+NGRAMS = st.sampled_from(["模型", "横空", "算力", "模", "力"])          # the ngrams field holds CJK n-grams only
+KEYS = st.one_of(st.tuples(st.just("ngrams"), NGRAMS), st.tuples(st.sampled_from(("latin",) + SCORED_FIELDS), TERMS))
 GAP = st.one_of(st.integers(1, 255), st.integers(256, 1500))                 # gaps of 1 to 11 bits
 TF = st.one_of(st.integers(1, 255), st.integers(256, TF_MAX), st.integers(TF_MAX + 1, TF_MAX + 3000))
 POSTINGS = st.lists(st.tuples(GAP, TF), min_size=1, max_size=8)              # (gap to the previous, tf)
-TABLE = st.dictionaries(st.tuples(FIELDS, TERMS), st.tuples(st.integers(-1, 3), POSTINGS), min_size=1, max_size=6)
+TABLE = st.dictionaries(KEYS, st.tuples(st.integers(-1, 3), POSTINGS), min_size=1, max_size=6)
+
+
+def grams_of(ngrams: list[str]) -> CjkGrams:
+    """A document's n-grams from their strings, each bigram at offset 0 (these documents are sets of
+    terms, not texts; test_positions has texts)."""
+    bigrams = [gram_key(gram) for gram in ngrams if len(gram) == 2]
+    return CjkGrams(unigrams=np.array(sorted(gram_key(gram) for gram in ngrams if len(gram) == 1), dtype=np.uint32),
+                    bigrams=np.array(bigrams, dtype=np.uint32), offsets=np.zeros(len(bigrams), dtype=np.uint32))
 
 
 def build(table: dict, tmp_path) -> tuple[SegmentPostings, dict]:
@@ -38,9 +49,7 @@ def build(table: dict, tmp_path) -> tuple[SegmentPostings, dict]:
             documents[doc][name] += [term] * (tf if name in SCORED_FIELDS else 1)
     builder = PostingsBuilder()
     for analysis in documents:
-        # Every two-character n-gram is a bigram and carries its offsets (one, at 0: these
-        # documents are sets of terms, not texts; test_positions below has texts).
-        builder.add({**analysis, "positions": {g: [0] for g in analysis["ngrams"] if len(g) == 2}})
+        builder.add({**analysis, "grams": grams_of(analysis["ngrams"])})
     path = tmp_path / "segment.post"
     if path.exists():
         path.unlink()
