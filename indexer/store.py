@@ -326,17 +326,23 @@ def _merge_policy(choose):
     def policy(writer: _SegmentWriter, segments: list) -> list:
         chosen = choose(segments)
         for segment in chosen:
-            postings = open_segment(writer.storage.folder, segment.segment_id())
-            reader = SegmentReader(writer.storage, writer.schema, segment)
-            try:
-                live = list(reader.all_doc_ids())
-                writer.add_reader(reader)
-                writer.report_postings.add_segment(postings, live)
-            finally:
-                reader.close()
-                postings.close()
+            _add_segment(writer, writer.storage, segment)
         return [s for s in segments if s not in chosen]
     return policy
+
+
+def _add_segment(writer: _SegmentWriter, storage, segment, live: list[int] | None = None) -> None:
+    """Append the live documents of `segment` (in `storage`; `live`: its live documents, by default
+    as its deletions say now) to the segment `writer` writes: Whoosh's stored fields and columns,
+    our postings."""
+    postings = open_segment(storage.folder, segment.segment_id())
+    reader = SegmentReader(storage, writer.schema, segment)
+    try:
+        writer.add_reader(reader)       # the segment's live documents, in order
+        writer.report_postings.add_segment(postings, list(reader.all_doc_ids()) if live is None else live)
+    finally:
+        reader.close()
+        postings.close()
 
 
 def _merge_all(segments: list) -> list:
@@ -526,14 +532,7 @@ def write_merged(build: Path, schema, segments: list, live: list[list[int]], fol
     writer = _SegmentWriter(target, _lk=False)
     try:
         for segment, documents in zip(segments, live):
-            reader = SegmentReader(storage, schema, segment)
-            postings = open_segment(build, segment.segment_id())
-            try:
-                writer.add_reader(reader)       # the segment's live documents, in order: `documents`
-                writer.report_postings.add_segment(postings, documents)
-            finally:
-                reader.close()
-                postings.close()
+            _add_segment(writer, storage, segment, documents)
         merged = writer._finalize_segment()
     except BaseException:
         writer._close_segment()
