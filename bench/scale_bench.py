@@ -1,6 +1,6 @@
 """Scale curve: build time, index size and search latency of synthetic archives of 20k, 100k and 300k documents.
 
-Usage: python bench/scale_bench.py [--sizes 20000,100000,300000] [--keep]
+Usage: python bench/scale_bench.py [--sizes 20000,100000,300000] [--keep] [--build-only] [--reuse-builds]
 
 The archives are synthesized from the shared corpora (gator_reports and xwlb_stories): every
 document is a title and 3-12 paragraphs drawn at random from the pool of all titles and all
@@ -235,6 +235,19 @@ class TreeMemory(threading.Thread):
         return self.peak_mb
 
 
+def git_commit() -> str:
+    """The short commit the bench runs on (with "+changes" when the tree differs from it)."""
+    root = BENCH.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def run_phase(phase: str, size: int) -> dict:
     """`--phase PHASE --size N` in a fresh interpreter; its JSON answer plus the tree's peak RSS."""
     process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--size", str(size)],
@@ -454,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES),
                         help="comma-separated document counts (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep each size's archive and index in bench/data")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build each size and record its figures (bench/data/scale_<N>/build.json), search nothing; "
+                             "implies --keep")
+    parser.add_argument("--reuse-builds", action="store_true",
+                        help="a size whose index and build.json an earlier --keep run left is searched again, not "
+                             "rebuilt; the report names the commit its build figures were measured on")
     parser.add_argument("--from-log", type=Path, metavar="FILE",
                         help="measure nothing: write the report and the plot again from the rows a run printed")
     parser.add_argument("--phase", choices=("build", "search"), help=argparse.SUPPRESS)
@@ -485,15 +504,26 @@ def main(argv: list[str] | None = None) -> int:
     print("reading the corpora ...", file=sys.stderr, flush=True)
     titles, paragraphs = pools()
     print(f"{len(titles):,} titles and {len(paragraphs):,} paragraphs in the pool", file=sys.stderr, flush=True)
-    rows = []
+    rows, reused = [], []
+    args.keep = args.keep or args.build_only
     for size in sizes:
         archive = write_archive(size, titles, paragraphs)
         if archive["write_seconds"] is not None:
             print(f"[{size:,}] wrote the archive in {archive['write_seconds']:.1f} s", file=sys.stderr, flush=True)
-        print(f"[{size:,}] building ...", file=sys.stderr, flush=True)
-        build = run_phase("build", size)
-        print(f"[{size:,}] built {build['documents']:,} documents in {build['wall']:.1f} s; searching ...",
-              file=sys.stderr, flush=True)
+        recorded = folder_of(size) / "build.json"
+        if args.reuse_builds and recorded.exists() and settings_for(size).index.dir.exists():
+            build = json.loads(recorded.read_text(encoding="utf-8"))
+            reused.append(f"{size:,} built at {build['commit']} on {build['built_at']}")
+            print(f"[{size:,}] reusing the build of {build['commit']} ({build['built_at']})", file=sys.stderr, flush=True)
+        else:
+            print(f"[{size:,}] building ...", file=sys.stderr, flush=True)
+            build = {**run_phase("build", size), "commit": git_commit(),
+                     "built_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            recorded.write_text(json.dumps(build), encoding="utf-8")
+            print(f"[{size:,}] built {build['documents']:,} documents in {build['wall']:.1f} s", file=sys.stderr, flush=True)
+        if args.build_only:
+            continue
+        print(f"[{size:,}] searching ...", file=sys.stderr, flush=True)
         search = run_phase("search", size)
         row = {"size": size, "text_mb": archive["text_bytes"] / 1e6, **build, "build_peak_mb": build["tree_peak_mb"],
                **{k: v for k, v in search.items() if k != "tree_peak_mb"}}
@@ -506,7 +536,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder_of(size))
         # After every size, so that an interrupted long run still leaves what it measured.
         plot(rows, PLOT)
-        write_report(rows)
+        write_report(rows, (f"Build figures measured by an earlier run of this bench and searched again here: "
+                            f"{'; '.join(reused)}. ") if reused else "")
+    if args.build_only:
+        print("built; search with --reuse-builds", file=sys.stderr)
+        return 0
     print(f"wrote {PLOT.relative_to(BENCH.parent)} and the section {SECTION!r} of bench/REPORT.md", file=sys.stderr)
     return 0
 
