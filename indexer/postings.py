@@ -561,6 +561,31 @@ class SegmentPostings:
         offsets = running - np.repeat(running[firsts] - gaps[firsts], counts)
         return counts, offsets
 
+    def doc_array_of(self, name: str, term: str) -> np.ndarray | None:
+        """The documents of a term as a sorted int64 array (numbers within the segment); None when absent."""
+        slot = self.slot(name, term)
+        if slot is None:
+            return None
+        raw, count, at = self._entry(name, slot)
+        ids, at = self._doc_array(name, slot, raw, count, at)
+        if name in SCORED_FIELDS:
+            at = bitpack.end_of(raw, at, count)
+        if at != len(raw) and name != POSITIONAL_FIELD:
+            raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
+        return ids
+
+    def weight_arrays_of(self, name: str, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(documents within the segment, frequencies) of a scored field's term as int64 arrays; None when absent."""
+        slot = self.slot(name, term)
+        if slot is None:
+            return None
+        raw, count, at = self._entry(name, slot)
+        ids, at = self._doc_array(name, slot, raw, count, at)
+        tfs, at = bitpack.unpack(raw, at, count)
+        if at != len(raw):
+            raise IndexError(f"the postings of {name} slot {slot} do not decode to {count} documents")
+        return ids, tfs + 1
+
     def docs(self, name: str, term: str, base: int = 0) -> list[int]:
         slot = self.slot(name, term)
         return [] if slot is None else self.decode(name, slot, base)[0]

@@ -8,11 +8,13 @@ any-two-words-of-a-sentence queries).
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 
+import numpy as np
+
 from indexer.analysis import query_words
+from indexer.docsets import DocArray, as_array, locate
 from indexer.query import ParsedQuery
 from indexer.schema import TITLE_BOOST
 from indexer.snippets import Needle, find_spans
@@ -38,9 +40,10 @@ TITLE_ALL_WORDS = 2.0        # factor when the title holds every word of the que
 _SENTENCE_BREAK = re.compile(r"[。！？!?\n]")
 
 
-def rank(view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list[tuple[float, int]]:
+def rank(view: IndexView, query: ParsedQuery, docs, need: int) -> list[tuple[float, int]]:
     """The top `need` of the matched documents: BM25F, then a proximity bonus on the best RANK_POOL;
-    documents no query word scores follow, newest first."""
+    documents no query word scores follow, newest first. Over arrays: the scored documents (ascending)
+    and their scores, so that a common word's hundreds of thousands of matches are not a dict."""
     words: list[str] = []
     for term in query.positive_terms():
         if term.kind == "latin":
@@ -53,30 +56,47 @@ def rank(view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list
     limit = STOPWORD_SHARE * max(view.doc_count, 1)
     words = list(dict.fromkeys(words))
     body_words = [w for w in words if view.doc_count < 50 or view.doc_frequency("words", w) <= limit]
-    scored: dict[int, float] = {}
-    if words and docs:
+    matched = as_array(docs)
+    scored, scores = matched[:0], np.zeros(0)
+    if words and len(matched):
         postings = (sum(view.doc_frequency("words", w) for w in body_words)
                     + sum(view.doc_frequency("title_words", w) for w in words))
-        if len(docs) * (len(words) * TEXT_SCORING_COST + TEXT_READING_COST) < postings:
-            scored = _score_by_text(view, words, body_words, docs)
+        if len(matched) * (len(words) * TEXT_SCORING_COST + TEXT_READING_COST) < postings:
+            scored, scores = _score_by_text(view, words, body_words, matched)
         else:
-            scored = _score_by_postings(view, words, body_words, docs)
+            scored, scores = _score_by_postings(view, words, body_words, matched)
     needles = [t.needle for t in query.positive_terms() if not t.field]
-    if len(needles) > 1:
-        pool = heapq.nlargest(RANK_POOL, scored.items(), key=lambda kv: kv[1])
-        for docnum, score in pool:
-            folded = view.folded(docnum)
+    if len(needles) > 1 and len(scored):
+        for i in _top(scored, scores, view.day_array, RANK_POOL, by_day=False).tolist():
+            folded = view.folded(int(scored[i]))
             bonus = 1 + PROXIMITY_WEIGHT * _closeness(folded.text, needles)
-            if len({i for _, _, i in find_spans(folded.title, needles)}) == len(needles):
+            if len({j for _, _, j in find_spans(folded.title, needles)}) == len(needles):
                 bonus *= TITLE_ALL_WORDS  # the title holds every word: what a known item looks like
-            scored[docnum] = score * bonus
-    day = view.day
-    # The top `need` by a heap, not a sort of every scored document (的: 100,000 of them at 100k).
-    ranked = heapq.nsmallest(need, scored, key=lambda d: (-scored[d], -day[d], d))
+            scores[i] = float(scores[i]) * bonus
+    # The top `need` by a partition, not a sort of every scored document (的: 100,000 of them at 100k).
+    top = _top(scored, scores, view.day_array, need)
+    ranked = [(float(scores[i]), int(scored[i])) for i in top.tolist()]
     if len(ranked) < need:
-        rest = [d for d in docs if d not in scored]
-        ranked.extend(view.newest_first(rest, need - len(ranked)))
-    return [(scored.get(d, 0.0), d) for d in ranked[:need]]
+        rest = DocArray(matched) - DocArray(scored)
+        ranked.extend((0.0, d) for d in view.newest_first(rest, need - len(ranked)))
+    return ranked
+
+
+def _top(scored: np.ndarray, scores: np.ndarray, day: np.ndarray, need: int, by_day: bool = True) -> np.ndarray:
+    """Indexes of the best `need` scores, best first: ties newest first (by_day), then by document
+    number. Only the scores down to the need-th best can place: a partition first, every tie at the
+    threshold kept, so that the order is exactly that of a full sort."""
+    if need <= 0 or not len(scored):
+        return np.zeros(0, dtype=np.intp)
+    candidates = np.arange(len(scored))
+    if len(scored) > 4 * need:
+        threshold = -np.partition(-scores, need - 1)[need - 1]
+        candidates = np.flatnonzero(scores >= threshold)
+    keys = [scored[candidates]]
+    if by_day:
+        keys.append(-day[scored[candidates]].astype(np.int64))
+    keys.append(-scores[candidates])
+    return candidates[np.lexsort(keys)[:need]]
 
 # -- the search -------------------------------------------------------------------
 
@@ -90,32 +110,35 @@ def _bm25_setup(view: IndexView, words: list[str]) -> tuple[dict[str, float], fl
     return idf, avg_body
 
 
-def _score_by_postings(view: IndexView, words: list[str], body_words: list[str], docs: set[int]) -> dict[int, float]:
-    """BM25F of the query words over the matched documents, from the postings: body words
-    with length normalization, title words boosted (titles are short: no normalization)."""
+def _score_by_postings(view: IndexView, words: list[str], body_words: list[str],
+                       docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BM25F of the query words over the matched documents (ascending), from the postings: body
+    words with length normalization, title words boosted (titles are short: no normalization).
+    The scored documents (ascending) and their scores; each score is summed in the order the
+    words come, as a document's own loop would (the same floats, so the same order)."""
     idf, avg_body = _bm25_setup(view, words)
     k1, b = BM25_K1, BM25_B
-    lengths = view.lengths["words"]
-    scored: dict[int, float] = {}
-    get = scored.get
+    lengths = np.frombuffer(view.lengths["words"], dtype=np.uint32)
+    scores = np.zeros(len(docs))
+    touched = np.zeros(len(docs), dtype=bool)
     for field_name, field_words, boost in (("words", body_words, 1.0), ("title_words", words, TITLE_BOOST)):
         for word in field_words:
-            weights = view.weights(field_name, word)
-            if not weights:
+            ids, tfs = view.weights(field_name, word)
+            if not len(ids):
                 continue
             weight = boost * idf[word] * (k1 + 1)
-            pairs = ((d, tf) for d, tf in weights.items() if d in docs) if len(weights) <= len(docs) \
-                else ((d, tf) for d in docs if (tf := weights.get(d)))
+            at, held = locate(ids, docs)
+            tf = tfs[held].astype(np.float64)
             if field_name == "words":
-                for d, tf in pairs:
-                    scored[d] = get(d, 0.0) + weight * tf / (tf + k1 * (1 - b + b * lengths[d] / avg_body))
+                scores[at] += weight * tf / (tf + k1 * (1 - b + b * lengths[ids[held]] / avg_body))
             else:
-                for d, tf in pairs:
-                    scored[d] = get(d, 0.0) + weight * tf / (tf + k1)
-    return scored
+                scores[at] += weight * tf / (tf + k1)
+            touched[at] = True
+    return docs[touched], scores[touched]
 
 
-def _score_by_text(view: IndexView, words: list[str], body_words: list[str], docs: set[int]) -> dict[int, float]:
+def _score_by_text(view: IndexView, words: list[str], body_words: list[str],
+                   docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The same BM25F as _score_by_postings, counted in the matched documents' cached texts
     (cheaper when few documents match common words): a word counts wherever its
     characters appear, as matching does."""
@@ -125,7 +148,7 @@ def _score_by_text(view: IndexView, words: list[str], body_words: list[str], doc
     k1, b = BM25_K1, BM25_B
     lengths = view.lengths["words"]
     scored: dict[int, float] = {}
-    for docnum in docs:
+    for docnum in docs.tolist():
         text, title, body_len = view.folded(docnum)
         norm = k1 * (1 - b + b * lengths[docnum] / avg_body)
         score = 0.0
@@ -143,7 +166,8 @@ def _score_by_text(view: IndexView, words: list[str], body_words: list[str], doc
                 score += TITLE_BOOST * idf[word] * in_title * (k1 + 1) / (in_title + k1)
         if score:
             scored[docnum] = score
-    return scored
+    return np.fromiter(scored, dtype=np.int64, count=len(scored)), np.fromiter(scored.values(), dtype=np.float64,
+                                                                               count=len(scored))
 
 
 def _closeness(text: str, needles: list[Needle]) -> float:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
-
 import numpy as np
 
 from indexer.analysis import init_jieba
 from indexer.columns import NO_DAY, day_number
 from indexer.config import Settings
+from indexer.docsets import DocArray, as_array, member
 from indexer.errors import IndexUnavailable, InvalidRequest
 from indexer.normalize import fold
 from indexer.query import FILTER_COLUMNS, UNKNOWN, ParsedQuery, SearchRequest, Term, parse_query
@@ -95,35 +94,35 @@ class ArchiveSearcher:
         return now - self._open_failed_since <= OPEN_RETRY_SECONDS
 
     # -- matching -------------------------------------------------------------------------
-    def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
+    def match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> DocArray:
         """The exact set of documents the query and filters select."""
         return _narrowed(self._match(view, query, request), self._facet_docs(view, request))
 
-    def _match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int]:
+    def _match(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> DocArray:
         """The documents of the query and filters, before the facet selections (which the disjunctive
         facet counts need without them: matched once, then intersected)."""
-        docs: set[int] | None = self._filter_docs(view, query, request)
+        docs: DocArray | None = self._filter_docs(view, query, request)
         cache: dict = {}
         if len(query.clauses) > 1:
             # Narrow by every clause's candidates first (set operations only), so that the text
             # checks run on documents all clauses may hold rather than on each clause's own
             # candidates (高质量发展 新质生产力: 3,705 checks -> the few hundred both may hold).
             for clause in sorted(query.clauses, key=len):
-                maybe: set[int] = set()
+                maybe = DocArray()
                 for alternative in clause:
                     maybe |= view.match_alternative(alternative, docs, exact=False, cache=cache)
                 docs = maybe
                 if not docs:
-                    return set()
+                    return DocArray()
         for clause in sorted(query.clauses, key=len):
-            found: set[int] = set()
+            found = DocArray()
             for alternative in clause:
                 found |= view.match_alternative(alternative, docs, cache=cache)
             docs = found
             if not docs:
-                return set()
+                return DocArray()
         if docs is None:
-            docs = set(view.live)
+            docs = DocArray.of(view.live)
         for term in query.excluded:
             if not docs:
                 break
@@ -133,7 +132,7 @@ class ArchiveSearcher:
             docs -= hit
         return docs
 
-    def _filter_docs(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> set[int] | None:
+    def _filter_docs(self, view: IndexView, query: ParsedQuery, request: SearchRequest) -> DocArray | None:
         # A prefix typed in the query (broker:中信) matches every value holding it; the facet
         # parameters (exact values) are applied by the caller (see _facet_docs). Over the column
         # arrays as masks, turned into the matching's set once at the end.
@@ -160,7 +159,7 @@ class ArchiveSearcher:
         return None if mask is None else view.docs_of(mask)
 
     @staticmethod
-    def _facet_docs(view: IndexView, request: SearchRequest) -> dict[str, set[int]]:
+    def _facet_docs(view: IndexView, request: SearchRequest) -> dict[str, DocArray]:
         """Per selected facet, the documents holding any of its selected values (exactly:
         rating=推荐 is not 强烈推荐; UNKNOWN selects the documents without a value)."""
         selected = {}
@@ -173,7 +172,7 @@ class ArchiveSearcher:
         return selected
 
     @staticmethod
-    def _facets(view: IndexView, selected: dict[str, set[int]], unselected: set[int], docs: set[int]) -> dict[str, list]:
+    def _facets(view: IndexView, selected: dict[str, DocArray], unselected: DocArray, docs: DocArray) -> dict[str, list]:
         """Facet counts, disjunctive: a selected facet counts over the documents every other
         filter selects, so its other values stay listed with what picking them would add.
         Counted over the column arrays (np.bincount of the documents' value codes)."""
@@ -253,21 +252,22 @@ class ArchiveSearcher:
         }
 
     @staticmethod
-    def _rank(view: IndexView, query: ParsedQuery, docs: set[int], need: int) -> list[tuple[float, int]]:
+    def _rank(view: IndexView, query: ParsedQuery, docs: DocArray, need: int) -> list[tuple[float, int]]:
         """rank(), with the documents that hold more of the query's split runs (功率半导体 whole, not
         功率 here and 半导体 there) before those that hold fewer: a tier at a time."""
         if not query.runs:
             return rank(view, query, docs, need)
-        held = Counter()
+        matched = as_array(docs)
+        held = np.zeros(len(matched), dtype=np.int64)
         for run in dict.fromkeys(query.runs):
             term = Term(run, "phrase")
             holding = view.candidates(term) & docs
             if holding and not exact_by_postings(term):
                 holding = view.holding(holding, term)
-            held.update(holding)
+            held += member(matched, as_array(holding))
         out: list[tuple[float, int]] = []
-        for count in sorted(set(held.values()) | {0}, reverse=True):
-            tier = {d for d in docs if held[d] == count}
+        for count in sorted(set(np.unique(held).tolist()) | {0}, reverse=True):
+            tier = DocArray(matched[held == count])
             out += rank(view, query, tier, need - len(out))
             if len(out) >= need:
                 break
@@ -346,7 +346,7 @@ class ArchiveSearcher:
         return len(view.live)
 
 
-def _narrowed(docs: set[int], selected: dict[str, set[int]]) -> set[int]:
+def _narrowed(docs: DocArray, selected: dict[str, DocArray]) -> DocArray:
     """`docs` within every facet selection."""
     for found in selected.values():
         docs = docs & found

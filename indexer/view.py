@@ -17,18 +17,16 @@ import threading
 import zlib
 from bisect import bisect_right
 from collections.abc import Set
-from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from indexer import integrity
-import numpy as np
-
 from indexer.analysis import plan_substring
 from indexer.columns import SegmentColumns
 from indexer.columns import open_segment as open_columns
+from indexer.docsets import DocArray, as_array, member
 from indexer.errors import IndexUnavailable
 from indexer.messages import Message
 from indexer.normalize import fold
@@ -37,7 +35,9 @@ from indexer.query import Term
 from indexer.schema import stored_markup, stored_text
 from indexer.snippets import find_spans
 
-POSTINGS_CACHE_IDS = 4_000_000   # document ids kept per generation (about 150 MB at most)
+# Decoded postings kept per generation, in bytes of their arrays (8 per document, 16 with frequencies):
+# as frozensets, 4,000,000 ids took 192 MB; as arrays 128 MB hold 16,000,000.
+POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles,
 # the stored HTML's JSON).
@@ -123,8 +123,15 @@ class LiveDocs(Set):
         return self._count
 
     @classmethod
-    def _from_iterable(cls, iterable) -> set:
-        return set(iterable)       # the result of `live & other`: a plain set
+    def _from_iterable(cls, iterable) -> DocArray:
+        return DocArray._from_iterable(iterable)
+
+    def __and__(self, other):
+        if isinstance(other, DocArray):
+            return other & self
+        return DocArray(as_array(self)) & other
+
+    __rand__ = __and__
 
 
 class HashColumn:
@@ -191,7 +198,7 @@ class IndexView:
         self.bases = [offset for offset, _ in self.column_segments]
         self.live_mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
         self.live = LiveDocs(self.live_mask)
-        self.deleted = frozenset(np.flatnonzero(~self.live_mask).tolist())     # few: merges drop them
+        self.has_deleted = not self.live_mask.all()
         # Numbers, for sorting and filtering over arrays; the memoryviews give Python ints to loops.
         self.day_array = np.concatenate(days) if days else np.zeros(0, dtype=np.int32)
         self.added_array = np.concatenate(added) if added else np.zeros(0, dtype=np.int64)
@@ -204,9 +211,9 @@ class IndexView:
         self._texts = texts     # content hash -> (folded text, folded title): shared across generations
         self._files = reader.column_reader("files") if self.live else {}
         self.doc_count = len(self.live)
-        self._postings: dict[tuple[str, str], frozenset[int]] = {}
+        self._postings: dict[tuple[str, str], DocArray] = {}
         self.memo: dict[str, dict] = {}     # what was worked out from this generation (ids by file name)
-        self._weights: dict[str, dict[int, int]] = {}
+        self._weights: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._postings_size = 0
 
     # -- columns ----------------------------------------------------------------------------
@@ -216,13 +223,13 @@ class IndexView:
             return self.live_mask
         mask = np.zeros(len(self.live_mask), dtype=bool)
         if docs:
-            mask[np.fromiter(docs, dtype=np.intp, count=len(docs))] = True
+            mask[as_array(docs)] = True
         return mask
 
     @staticmethod
-    def docs_of(mask: np.ndarray) -> set[int]:
+    def docs_of(mask: np.ndarray) -> DocArray:
         """The document numbers of a mask, as the set the matching works with."""
-        return set(np.flatnonzero(mask).tolist())
+        return DocArray(np.flatnonzero(mask).astype(np.int64, copy=False))
 
     def mask_with(self, name: str, value: str, exact: bool = False) -> np.ndarray:
         """Live documents whose column `name` folds to `value` (exact) or holds it (a typed `broker:中信`), as a mask."""
@@ -233,7 +240,7 @@ class IndexView:
         mask = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
         return mask & self.live_mask
 
-    def docs_with(self, name: str, value: str, exact: bool = False) -> set[int]:
+    def docs_with(self, name: str, value: str, exact: bool = False) -> DocArray:
         """Live documents whose column `name` folds to `value` (exact) or contains it (a typed `broker:中信`)."""
         return self.docs_of(self.mask_with(name, value, exact))
 
@@ -255,7 +262,7 @@ class IndexView:
         """The first `need` of `docs` by day (or time added: by="added"), newest first, then by document number."""
         if not docs or need <= 0:
             return []
-        numbers = np.fromiter(docs, dtype=np.int64, count=len(docs))
+        numbers = as_array(docs)
         keys = -(self.day_array if by == "day" else self.added_array)[numbers].astype(np.int64)
         if len(numbers) > 4 * need:
             # Only the keys up to the need-th smallest can place: a partition, then a sort of those
@@ -281,34 +288,43 @@ class IndexView:
         return IndexUnavailable(Message("index_damaged", {"file": what, "detail": f"{type(exc).__name__}: {exc}"}))
 
     @_reads_index("postings")
-    def postings(self, fieldname: str, token: str) -> frozenset[int]:
+    def postings(self, fieldname: str, token: str) -> DocArray:
         """The live documents holding a token, kept for this generation while the cache has room."""
         key = (fieldname, token)
         docs = self._postings.get(key)
         if docs is not None:
             return docs
-        docs = frozenset(chain.from_iterable(p.docs(fieldname, token, base) for base, p in self.segments))
-        if self.deleted and docs:
-            docs = docs - self.deleted
+        parts = [ids + base for base, p in self.segments
+                 if (ids := p.doc_array_of(fieldname, token)) is not None]
+        ids = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if self.has_deleted and len(ids):
+            ids = ids[self.live_mask[ids]]
+        docs = DocArray(ids)
         # Big posting lists (common characters) are the ones worth keeping; bound the total.
-        if len(docs) > 256 and self._postings_size + len(docs) <= POSTINGS_CACHE_IDS:
+        if len(ids) > 256 and self._postings_size + ids.nbytes <= POSTINGS_CACHE_BYTES:
             self._postings[key] = docs
-            self._postings_size += len(docs)
+            self._postings_size += ids.nbytes
         return docs
 
     @_reads_index("postings")
-    def weights(self, fieldname: str, token: str) -> dict[int, int]:
-        """{document: frequency} of a ranking word (deleted documents included: callers
-        look up matched documents only)."""
+    def weights(self, fieldname: str, token: str) -> tuple[np.ndarray, np.ndarray]:
+        """(documents, frequencies) of a ranking word, ascending by document, as int64 arrays (deleted
+        documents included: callers look up matched documents only)."""
         found = self._weights.get((fieldname, token))
         if found is not None:
             return found
-        found = {}
+        ids, tfs = [], []
         for base, p in self.segments:
-            found.update(p.weights(fieldname, token, base))
-        if len(found) > 256 and self._postings_size + len(found) <= POSTINGS_CACHE_IDS:
+            pair = p.weight_arrays_of(fieldname, token)
+            if pair is not None:
+                ids.append(pair[0] + base)
+                tfs.append(pair[1])
+        empty = np.zeros(0, dtype=np.int64)
+        found = (np.concatenate(ids) if ids else empty, np.concatenate(tfs) if tfs else empty)
+        size = found[0].nbytes + found[1].nbytes
+        if len(found[0]) > 256 and self._postings_size + size <= POSTINGS_CACHE_BYTES:
             self._weights[(fieldname, token)] = found
-            self._postings_size += len(found)
+            self._postings_size += size
         return found
 
     @_reads_index("postings")
@@ -327,7 +343,7 @@ class IndexView:
             self._texts.put(key, cached, len(cached.text))
         return cached
 
-    def holding(self, docs: set[int], term: Term) -> set[int]:
+    def holding(self, docs, term: Term) -> DocArray:
         """The documents among `docs` whose folded text (title, for title:) holds the term.
 
         A run of three or more CJK characters is decided by its bigrams' positions (no text is
@@ -339,16 +355,16 @@ class IndexView:
             return self.positioned(docs, term.text)
         part = 1 if term.field == "title" else 0
         if term.kind == "latin":
-            return {d for d in docs if find_spans(self.folded(d)[part], [term.needle])}
+            return DocArray.of({d for d in docs if find_spans(self.folded(d)[part], [term.needle])})
         needle, entries, hashes, folded = term.text, self._texts.entries, self.hash, self.folded
-        found = set()
+        found = []
         for d in docs:
             entry = entries.get(hashes[d])
             if needle in (entry[0] if entry is not None else folded(d))[part]:
-                found.add(d)
-        return found
+                found.append(d)
+        return DocArray.of(found)
 
-    def candidates(self, term: Term) -> set[int]:
+    def candidates(self, term: Term) -> DocArray:
         """The documents the postings say may hold the term (all of them when nothing narrows);
         exactly those that hold it when `exact_by_postings(term)`: a run of three or more CJK
         characters is narrowed by its bigrams' documents, then decided by their positions."""
@@ -357,10 +373,10 @@ class IndexView:
         plan = plan_substring(term.text)
         if _by_positions(term, plan):
             docs = self._all_of(plan.grams)
-            return self.positioned(docs, term.text) if docs else set()
+            return self.positioned(docs, term.text) if docs else DocArray()
         return self._all_of(plan.grams, plan.words, narrow_all=True)
 
-    def _all_of(self, grams: tuple[str, ...], words: tuple[str, ...] = (), narrow_all: bool = False) -> set[int]:
+    def _all_of(self, grams: tuple[str, ...], words: tuple[str, ...] = (), narrow_all: bool = False) -> DocArray:
         """The documents holding every n-gram and every Latin word (the rarest intersected first);
         narrow_all: every live document when there is nothing to narrow with."""
         sets = []
@@ -368,11 +384,11 @@ class IndexView:
             for token in tokens:
                 docs = self.postings(field_name, token)
                 if not docs:
-                    return set()
+                    return DocArray()
                 sets.append(docs)
         if not sets:
             # nothing to narrow with (punctuation, part of a word): check them all
-            return set(self.live) if narrow_all else set()
+            return DocArray.of(self.live) if narrow_all else DocArray()
         sets.sort(key=len)
         result = sets[0]
         for other in sets[1:]:
@@ -382,7 +398,7 @@ class IndexView:
         return result
 
     @_reads_index("postings")
-    def positioned(self, docs: set[int], text: str) -> set[int]:
+    def positioned(self, docs, text: str) -> DocArray:
         """The documents among `docs` holding `text`, a run of CJK characters, by positions alone.
 
         The run starts at offset p of a document's folded text when its bigram i is at p + i for
@@ -392,13 +408,12 @@ class IndexView:
         Decoded positions are not cached: the bigrams' document sets are (`postings`).
         """
         if not docs:
-            return set()
-        wanted = np.fromiter(docs, dtype=np.int64, count=len(docs))
-        wanted.sort()
+            return DocArray()
+        wanted = as_array(docs)
         ends = [i for i in range(0, len(text) - 1, 2)]
         if ends[-1] != len(text) - 2:
             ends.append(len(text) - 2)
-        found: set[int] = set()
+        found: list[np.ndarray] = []
         for base, segment in self.segments:
             low, high = np.searchsorted(wanted, (base, base + segment.doc_count))
             if low == high:
@@ -414,31 +429,31 @@ class IndexView:
                 keys = None
                 for _, at, slot in sorted(slots):
                     ids, counts, offsets = segment.positions(slot)
-                    kept = _member(ids, local)
+                    kept = member(ids, local)
                     starts = offsets - at       # where the run starts if this bigram belongs to it
                     each = np.repeat(kept, counts) & (starts >= 0)
                     these = (np.repeat(ids, counts)[each] << 32) | starts[each]
-                    keys = these if keys is None else keys[_member(keys, these)]
+                    keys = these if keys is None else keys[member(keys, these)]
                     if not keys.size:
                         break
                     local = _distinct(keys >> 32)    # the next bigram: only the documents still in
                 if keys is not None and keys.size:
-                    found.update((_distinct(keys >> 32) + base).tolist())
-        return found
+                    found.append(_distinct(keys >> 32) + base)
+        return DocArray(np.concatenate(found) if found else np.zeros(0, dtype=np.int64))
 
-    def match_alternative(self, terms: list[Term], within: set[int] | None,
-                          exact: bool = True, cache: dict | None = None) -> set[int]:
+    def match_alternative(self, terms: list[Term], within, exact: bool = True,
+                          cache: dict | None = None) -> DocArray:
         """Documents holding every term (within `within`); exact=False: the postings' candidates only."""
         cache = {} if cache is None else cache
         for t in terms:
             if t not in cache:
                 cache[t] = self.candidates(t)
         ordered = sorted(((cache[t], t) for t in terms), key=lambda pair: len(pair[0]))
-        docs = set(within) if within is not None else None
+        docs = DocArray.of(within) if within is not None else None
         for candidates, _ in ordered:
             docs = candidates if docs is None else docs & candidates
             if not docs:
-                return set()
+                return DocArray()
         to_check = [t for _, t in ordered if not exact_by_postings(t)] if exact else []
         if to_check:
             for term in to_check:
@@ -510,10 +525,3 @@ def _distinct(ascending: np.ndarray) -> np.ndarray:
     return ascending[keep]
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """A boolean mask: which of `values` are in `sorted_set` (ascending, unique)."""
-    if not sorted_set.size:
-        return np.zeros(values.shape, dtype=bool)
-    at = np.searchsorted(sorted_set, values)
-    at[at == sorted_set.size] = 0
-    return sorted_set[at] == values

@@ -290,7 +290,7 @@ def test_positions_equal_a_scan_across_segments_deletions_and_a_merge(random_arc
     needles = [a + b + c for a in ALPHABET for b in ALPHABET for c in ALPHABET]
     needles += ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(4, 7))) for _ in range(60)]
     view = searcher.view()
-    assert len(view.segments) >= 2 and view.deleted
+    assert len(view.segments) >= 2 and view.has_deleted
     held = 0
     for needle in needles:
         expected = scan(searcher, needle)
