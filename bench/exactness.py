@@ -2,6 +2,11 @@
 
 Usage: python bench/exactness.py [--rebuild] [--corpus NAME ...] [--seed N] [--scale F]
 
+NAME is a shared corpus (gator_reports, xwlb_stories: indexed here when needed) or scale_<N>, a
+synthetic archive of bench/scale_bench.py that an earlier `scale_bench.py --sizes N --build-only`
+(or --keep) left built: `--corpus gator_reports xwlb_stories scale_100000` checks all three (the
+report's section holds the corpora of the last run).
+
 Queries are generated from the cleaned texts themselves (seeded): random substrings of 1-8
 characters as quoted phrases (single characters and ones crossing jieba word boundaries
 included), unquoted CJK words, word pairs, Latin words (case and width varied), mixed
@@ -683,7 +688,14 @@ def main(argv: list[str] | None = None) -> int:
     sections = []
     all_ok = True
     for name in args.corpus:
-        settings, built = ensure_index(name, args.rebuild)
+        if re.fullmatch(r"scale_\d+", name):     # a synthetic archive of bench/scale_bench.py, built by it
+            from bench.scale_bench import settings_for
+            settings = settings_for(int(name.split("_")[1]))
+            if not (settings.index.dir / "live").exists():
+                raise SystemExit(f"no index of {name}: python bench/scale_bench.py --sizes {name.split('_')[1]} "
+                                 "--build-only")
+        else:
+            settings, _ = ensure_index(name, args.rebuild)
         searcher = ArchiveSearcher(settings)
         view, docs = load_docs(searcher)
         rng = random.Random(f"{args.seed}:{name}")

@@ -38,6 +38,7 @@ from indexer.snippets import find_spans
 # Decoded postings kept per generation, in bytes of their arrays (8 per document, 16 with frequencies):
 # as frozensets, 4,000,000 ids took 192 MB; as arrays 128 MB hold 16,000,000.
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+FREQUENCIES_KEPT = 100_000       # document frequencies remembered per generation (about 15 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles,
 # the stored HTML's JSON).
@@ -215,6 +216,7 @@ class IndexView:
         self.memo: dict[str, dict] = {}     # what was worked out from this generation (ids by file name)
         self._weights: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._postings_size = 0
+        self._frequencies: dict[tuple[str, str], int] = {}
 
     # -- columns ----------------------------------------------------------------------------
     def mask_of(self, docs) -> np.ndarray:
@@ -329,7 +331,15 @@ class IndexView:
 
     @_reads_index("postings")
     def doc_frequency(self, fieldname: str, token: str) -> int:
-        return sum(p.df(fieldname, token) for _, p in self.segments)
+        """Documents holding a token, deleted ones included (as BM25's statistics count them); remembered
+        for the generation: ranking asks for each word's several times, a term look-up per segment each."""
+        key = (fieldname, token)
+        found = self._frequencies.get(key)
+        if found is None:
+            found = sum(p.df(fieldname, token) for _, p in self.segments)
+            if len(self._frequencies) < FREQUENCIES_KEPT:
+                self._frequencies[key] = found
+        return found
 
     @_reads_index("stored fields")
     def folded(self, docnum: int) -> "Folded":
