@@ -177,13 +177,11 @@ class ArchiveSearcher:
         filter selects, so its other values stay listed with what picking them would add.
         Counted over the column arrays (np.bincount of the documents' value codes)."""
         facets = {}
-        docs_mask = None
         for name in FACETS:
             if name in selected:
-                base = view.mask_of(_narrowed(unselected, {other: found for other, found in selected.items() if other != name}))
+                base = _narrowed(unselected, {other: found for other, found in selected.items() if other != name})
             else:
-                docs_mask = view.mask_of(docs) if docs_mask is None else docs_mask
-                base = docs_mask
+                base = docs
             counts = view.value_counts(name, base)
             unknown = counts.pop("", 0)
             if unknown:

@@ -217,6 +217,7 @@ class IndexView:
         self._weights: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._postings_size = 0
         self._frequencies: dict[tuple[str, str], int] = {}
+        self._facet_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
 
     # -- columns ----------------------------------------------------------------------------
     def mask_of(self, docs) -> np.ndarray:
@@ -246,19 +247,33 @@ class IndexView:
         """Live documents whose column `name` folds to `value` (exact) or contains it (a typed `broker:中信`)."""
         return self.docs_of(self.mask_with(name, value, exact))
 
-    def value_counts(self, name: str, mask: np.ndarray) -> dict[str, int]:
-        """{value as written: documents} of a CODED column over the documents of a mask (np.bincount per segment)."""
-        counts: dict[str, int] = {}
-        for base, columns in self.column_segments:
-            codes = columns.codes(name)[mask[base:base + columns.doc_count]]
-            if not len(codes):
-                continue
-            table = columns.values(name)
-            tally = np.bincount(codes, minlength=len(table))
-            for code in np.flatnonzero(tally).tolist():
-                value = table[code]
-                counts[value] = counts.get(value, 0) + int(tally[code])
-        return counts
+    def value_counts(self, name: str, docs) -> dict[str, int]:
+        """{value as written: documents} of a CODED column over a set of documents: one np.bincount of
+        their codes in the generation's table of that column (`facet_codes`)."""
+        codes, table = self.facet_codes(name)
+        numbers = as_array(docs)
+        if not len(numbers):
+            return {}
+        tally = np.bincount(codes[numbers], minlength=len(table))
+        return {table[code]: int(tally[code]) for code in np.flatnonzero(tally).tolist()}
+
+    def facet_codes(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """A CODED column over the whole generation: each document's code in one table of the values as
+        written (int32, 4 bytes a document), made at the first facet count of the generation from the
+        segments' own tables. Counting per segment cost a few numpy calls per segment and facet: 50
+        segments (a 1,000,000-document build) made it most of a search."""
+        found = self._facet_codes.get(name)
+        if found is None:       # two threads at once both make it: the same arrays, one kept
+            table: dict[str, int] = {}
+            parts = []
+            for _, columns in self.column_segments:
+                mapping = np.array([table.setdefault(value, len(table)) for value in columns.values(name)],
+                                   dtype=np.int32)
+                parts.append(mapping[columns.codes(name)] if len(mapping) else
+                             np.zeros(columns.doc_count, dtype=np.int32))
+            codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+            found = self._facet_codes[name] = (codes, list(table))
+        return found
 
     def newest_first(self, docs, need: int, by: str = "day") -> list[int]:
         """The first `need` of `docs` by day (or time added: by="added"), newest first, then by document number."""
