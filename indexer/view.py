@@ -35,9 +35,10 @@ from indexer.query import Term
 from indexer.schema import stored_markup, stored_text
 from indexer.snippets import find_spans
 
-# Decoded postings kept per generation, in bytes of their arrays (8 per document, 16 with frequencies):
-# as frozensets, 4,000,000 ids took 192 MB; as arrays 128 MB hold 16,000,000.
-POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+# Decoded postings kept per generation, in bytes of their arrays (8 per document, 16 with frequencies),
+# least recently used first out: as frozensets, 4,000,000 ids took 192 MB; 256 MB of arrays hold
+# 32,000,000 (common words at 1,000,000 documents: bench/REPORT.md, "Scale curve").
+POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
 FREQUENCIES_KEPT = 100_000       # document frequencies remembered per generation (about 15 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles,
@@ -78,6 +79,36 @@ class TextCache:
     def clear(self) -> None:
         self.entries.clear()
         self.size = 0
+
+
+class DecodedCache:
+    """Decoded postings of one generation, bounded by the bytes of their arrays, the least recently
+    used going first. Safe to share between threads: single dict operations, a race costs a decode."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.size = 0
+        self.entries: dict[tuple, tuple[object, int]] = {}
+
+    def get(self, key: tuple):
+        found = self.entries.pop(key, None)
+        if found is None:
+            return None
+        self.entries[key] = found       # the most recently used last
+        return found[0]
+
+    def put(self, key: tuple, value, size: int) -> None:
+        if size > self.limit or key in self.entries:
+            return
+        self.entries[key] = (value, size)
+        self.size += size
+        while self.size > self.limit and self.entries:
+            try:
+                oldest = next(iter(self.entries))
+                _, dropped = self.entries.pop(oldest)
+            except (StopIteration, KeyError, RuntimeError):   # another thread got there first
+                break
+            self.size -= dropped
 
 
 class Folded(NamedTuple):
@@ -212,10 +243,8 @@ class IndexView:
         self._texts = texts     # content hash -> (folded text, folded title): shared across generations
         self._files = reader.column_reader("files") if self.live else {}
         self.doc_count = len(self.live)
-        self._postings: dict[tuple[str, str], DocArray] = {}
+        self._decoded = DecodedCache(POSTINGS_CACHE_BYTES)     # postings and weights, by (kind, field, token)
         self.memo: dict[str, dict] = {}     # what was worked out from this generation (ids by file name)
-        self._weights: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-        self._postings_size = 0
         self._frequencies: dict[tuple[str, str], int] = {}
         self._facet_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
 
@@ -307,8 +336,8 @@ class IndexView:
     @_reads_index("postings")
     def postings(self, fieldname: str, token: str) -> DocArray:
         """The live documents holding a token, kept for this generation while the cache has room."""
-        key = (fieldname, token)
-        docs = self._postings.get(key)
+        key = ("docs", fieldname, token)
+        docs = self._decoded.get(key)
         if docs is not None:
             return docs
         parts = [ids + base for base, p in self.segments
@@ -317,17 +346,16 @@ class IndexView:
         if self.has_deleted and len(ids):
             ids = ids[self.live_mask[ids]]
         docs = DocArray(ids)
-        # Big posting lists (common characters) are the ones worth keeping; bound the total.
-        if len(ids) > 256 and self._postings_size + ids.nbytes <= POSTINGS_CACHE_BYTES:
-            self._postings[key] = docs
-            self._postings_size += ids.nbytes
+        if len(ids) > 256:      # big posting lists (common characters) are the ones worth keeping
+            self._decoded.put(key, docs, ids.nbytes)
         return docs
 
     @_reads_index("postings")
     def weights(self, fieldname: str, token: str) -> tuple[np.ndarray, np.ndarray]:
         """(documents, frequencies) of a ranking word, ascending by document, as int64 arrays (deleted
         documents included: callers look up matched documents only)."""
-        found = self._weights.get((fieldname, token))
+        key = ("weights", fieldname, token)
+        found = self._decoded.get(key)
         if found is not None:
             return found
         ids, tfs = [], []
@@ -338,10 +366,8 @@ class IndexView:
                 tfs.append(pair[1])
         empty = np.zeros(0, dtype=np.int64)
         found = (np.concatenate(ids) if ids else empty, np.concatenate(tfs) if tfs else empty)
-        size = found[0].nbytes + found[1].nbytes
-        if len(found[0]) > 256 and self._postings_size + size <= POSTINGS_CACHE_BYTES:
-            self._weights[(fieldname, token)] = found
-            self._postings_size += size
+        if len(found[0]) > 256:
+            self._decoded.put(key, found, found[0].nbytes + found[1].nbytes)
         return found
 
     @_reads_index("postings")
