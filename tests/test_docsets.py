@@ -46,3 +46,18 @@ def test_augmented_union_from_an_empty_python_set():
     found = set()
     found |= DocArray.of([4, 2])
     assert isinstance(found, DocArray) and found.array.tolist() == [2, 4]
+
+
+def test_decoded_cache_keeps_the_recently_used_within_its_bytes():
+    from indexer.view import DecodedCache
+
+    cache = DecodedCache(100)
+    cache.put(("docs", "ngrams", "a"), "A", 40)
+    cache.put(("docs", "ngrams", "b"), "B", 40)
+    assert cache.get(("docs", "ngrams", "a")) == "A"          # a is now the most recently used
+    cache.put(("docs", "ngrams", "c"), "C", 40)               # over 100: the least recently used (b) goes
+    assert cache.get(("docs", "ngrams", "b")) is None
+    assert cache.get(("docs", "ngrams", "a")) == "A" and cache.get(("docs", "ngrams", "c")) == "C"
+    assert cache.size == 80
+    cache.put(("docs", "ngrams", "huge"), "H", 101)           # larger than the whole cache: not kept
+    assert cache.get(("docs", "ngrams", "huge")) is None and cache.size == 80
