@@ -517,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{size:,}] reusing the build of {build['commit']} ({build['built_at']})", file=sys.stderr, flush=True)
         else:
             print(f"[{size:,}] building ...", file=sys.stderr, flush=True)
-            build = {**run_phase("build", size), "commit": git_commit(),
-                     "built_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            commit, started_at = git_commit(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            build = {**run_phase("build", size), "commit": commit, "built_at": started_at}
             recorded.write_text(json.dumps(build), encoding="utf-8")
             print(f"[{size:,}] built {build['documents']:,} documents in {build['wall']:.1f} s", file=sys.stderr, flush=True)
         if args.build_only:
