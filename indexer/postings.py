@@ -388,14 +388,22 @@ def _code_of(info: dict, key: str, count: int, codes: str = "IQ") -> str:
 class SegmentPostings:
     """One segment's postings file, opened for reading.
 
-    The file is memory-mapped and read in place (terms by binary search, typed views over
-    its arrays): opening costs nothing per term, and the pages are shared by every process
-    that reads the same generation.
+    The term dictionary and the lengths are memory-mapped and read in place (terms by binary
+    search, typed views over its arrays): opening costs nothing per term, and the pages are shared
+    by every process that reads the same generation. A term's entry (its documents, frequencies and
+    positions) is read with pread into bytes of its own: mapped, every page a search had touched
+    stayed in the process's resident memory, 1.1 GB of the 1.7 GB of a searcher at 1,000,000
+    documents after the scale bench's queries (page cache either way: the kernel keeps what fits).
     """
 
     def __init__(self, path: Path):
-        with open(path, "rb") as fh:
-            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._file = open(path, "rb")
+        self._fd = self._file.fileno()
+        try:
+            self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        except BaseException:
+            self._file.close()
+            raise
         data = self._map
         if data[:len(MAGIC)] != MAGIC:
             raise ValueError(f"{path.name} is not a postings file of this version")
@@ -427,6 +435,7 @@ class SegmentPostings:
         self.lengths = {}
         self._view.release()
         self._map.close()
+        self._file.close()
 
     def slot(self, name: str, term: str) -> int | None:
         """The position of a term in the field's sorted terms, or None."""
@@ -473,12 +482,15 @@ class SegmentPostings:
     def df_at(self, name: str, slot: int) -> int:
         """The document frequency of the term at `slot` (no second search for it)."""
         _, _, _, offsets, start, _ = self._fields[name]
-        return _read_varint(self._map, start + offsets[slot])[0]
+        return _read_varint(os.pread(self._fd, 10, start + offsets[slot]), 0)[0]
 
     def _entry(self, name: str, slot: int) -> tuple[bytes, int, int]:
         """The bytes of a term's entry, its document frequency and where its documents start."""
         _, _, _, offsets, start, _ = self._fields[name]
-        raw = self._map[start + offsets[slot]:start + offsets[slot + 1]]
+        length = offsets[slot + 1] - offsets[slot]
+        if length < 0:
+            raise IndexError(f"the postings of {name} slot {slot} end before they start")
+        raw = os.pread(self._fd, length, start + offsets[slot])
         count, at = _read_varint(raw, 0)
         if not count:
             raise IndexError(f"the postings of {name} slot {slot} hold no documents")

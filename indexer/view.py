@@ -423,8 +423,15 @@ class IndexView:
             return self.postings("latin", term.text)
         plan = plan_substring(term.text)
         if _by_positions(term, plan):
-            docs = self._all_of(plan.grams)
-            return self.positioned(docs, term.text) if docs else DocArray()
+            # A run's documents are a posting list of their own, worked out from its bigrams' positions
+            # (all of their documents' offsets decoded): kept with the decoded postings.
+            key = ("run", term.text)
+            found = self._decoded.get(key)
+            if found is None:
+                docs = self._all_of(plan.grams)
+                found = self.positioned(docs, term.text) if docs else DocArray()
+                self._decoded.put(key, found, found.array.nbytes + 100)
+            return found
         return self._all_of(plan.grams, plan.words, narrow_all=True)
 
     def _all_of(self, grams: tuple[str, ...], words: tuple[str, ...] = (), narrow_all: bool = False) -> DocArray:
