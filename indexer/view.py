@@ -35,10 +35,11 @@ from indexer.query import Term
 from indexer.schema import stored_markup, stored_text
 from indexer.snippets import find_spans
 
-# Decoded postings kept per generation, in bytes of their arrays (8 per document, 16 with frequencies),
-# least recently used first out: as frozensets, 4,000,000 ids took 192 MB; 256 MB of arrays hold
-# 32,000,000 (common words at 1,000,000 documents: bench/REPORT.md, "Scale curve").
+# Decoded postings kept per generation, in bytes of their arrays (8 a document; with frequencies 8 a
+# posting too), least recently used first out: as frozensets, 4,000,000 ids took 192 MB. The scale
+# bench's query set at 1,000,000 documents decodes about 230 MB (bench/REPORT.md, "Scale curve").
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
+RUNS_CACHE_BYTES = 64 * 1024 * 1024     # CJK runs' documents worked out from positions (8 bytes a document)
 FREQUENCIES_KEPT = 100_000       # document frequencies remembered per generation (about 15 MB at most)
 TEXT_CACHE_CHARS = 120_000_000   # folded texts kept per process (about 250-500 MB): oldest go first
 # What reading a damaged postings file or stored field raises (zlib streams, typed views, pickles,
@@ -244,6 +245,9 @@ class IndexView:
         self._files = reader.column_reader("files") if self.live else {}
         self.doc_count = len(self.live)
         self._decoded = DecodedCache(POSTINGS_CACHE_BYTES)     # postings and weights, by (kind, field, token)
+        # CJK runs' documents, by run: apart, so that a common word's big postings never push out what
+        # took the positions of every document of the run's bigrams to work out.
+        self._runs = DecodedCache(RUNS_CACHE_BYTES)
         self.memo: dict[str, dict] = {}     # what was worked out from this generation (ids by file name)
         self._frequencies: dict[tuple[str, str], int] = {}
         self._facet_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -352,7 +356,7 @@ class IndexView:
 
     @_reads_index("postings")
     def weights(self, fieldname: str, token: str) -> tuple[np.ndarray, np.ndarray]:
-        """(documents, frequencies) of a ranking word, ascending by document, as int64 arrays (deleted
+        """(documents, frequencies) of a ranking word, ascending by document, as int32 arrays (deleted
         documents included: callers look up matched documents only)."""
         key = ("weights", fieldname, token)
         found = self._decoded.get(key)
@@ -362,9 +366,10 @@ class IndexView:
         for base, p in self.segments:
             pair = p.weight_arrays_of(fieldname, token)
             if pair is not None:
-                ids.append(pair[0] + base)
-                tfs.append(pair[1])
-        empty = np.zeros(0, dtype=np.int64)
+                ids.append((pair[0] + base).astype(np.int32))
+                tfs.append(pair[1].astype(np.int32))
+        empty = np.zeros(0, dtype=np.int32)
+        # int32 both (8 bytes a posting, not 16): a document number and a frequency fit.
         found = (np.concatenate(ids) if ids else empty, np.concatenate(tfs) if tfs else empty)
         if len(found[0]) > 256:
             self._decoded.put(key, found, found[0].nbytes + found[1].nbytes)
@@ -425,12 +430,11 @@ class IndexView:
         if _by_positions(term, plan):
             # A run's documents are a posting list of their own, worked out from its bigrams' positions
             # (all of their documents' offsets decoded): kept with the decoded postings.
-            key = ("run", term.text)
-            found = self._decoded.get(key)
+            found = self._runs.get(term.text)
             if found is None:
                 docs = self._all_of(plan.grams)
                 found = self.positioned(docs, term.text) if docs else DocArray()
-                self._decoded.put(key, found, found.array.nbytes + 100)
+                self._runs.put(term.text, found, found.array.nbytes + 100)
             return found
         return self._all_of(plan.grams, plan.words, narrow_all=True)
 
