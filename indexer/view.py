@@ -37,7 +37,7 @@ from indexer.snippets import find_spans
 
 # Decoded postings kept per generation, in bytes of their arrays (8 a document; with frequencies 8 a
 # posting too), least recently used first out: as frozensets, 4,000,000 ids took 192 MB. The scale
-# bench's query set at 1,000,000 documents decodes about 230 MB (bench/REPORT.md, "Scale curve").
+# bench's query set at 1,000,000 documents decodes 210 MB (docs/scaling.md, "Document sets as arrays").
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
 RUNS_CACHE_BYTES = 64 * 1024 * 1024     # CJK runs' documents worked out from positions (8 bytes a document)
 FREQUENCIES_KEPT = 100_000       # document frequencies remembered per generation (about 15 MB at most)
@@ -253,15 +253,6 @@ class IndexView:
         self._facet_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
 
     # -- columns ----------------------------------------------------------------------------
-    def mask_of(self, docs) -> np.ndarray:
-        """A bool array over every document number, True for `docs` (a set of document numbers)."""
-        if docs is self.live:
-            return self.live_mask
-        mask = np.zeros(len(self.live_mask), dtype=bool)
-        if docs:
-            mask[as_array(docs)] = True
-        return mask
-
     @staticmethod
     def docs_of(mask: np.ndarray) -> DocArray:
         """The document numbers of a mask, as the set the matching works with."""
@@ -275,10 +266,6 @@ class IndexView:
             parts.append(np.isin(columns.codes(name), codes) if len(codes) else np.zeros(columns.doc_count, dtype=bool))
         mask = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
         return mask & self.live_mask
-
-    def docs_with(self, name: str, value: str, exact: bool = False) -> DocArray:
-        """Live documents whose column `name` folds to `value` (exact) or contains it (a typed `broker:中信`)."""
-        return self.docs_of(self.mask_with(name, value, exact))
 
     def value_counts(self, name: str, docs) -> dict[str, int]:
         """{value as written: documents} of a CODED column over a set of documents: one np.bincount of

@@ -68,8 +68,12 @@ def test_what_is_written_is_read_back(tmp_path, table, base):
             ids = sorted(tfs)
             assert postings.df(name, term) == len(ids)
             assert postings.docs(name, term, base) == [doc + base for doc in ids]
+            assert postings.doc_array_of(name, term).tolist() == ids        # the searcher's arrays
             if name in SCORED_FIELDS:
                 assert postings.weights(name, term, base) == {doc + base: tf for doc, tf in tfs.items()}
+                found, frequencies = postings.weight_arrays_of(name, term)
+                assert found.tolist() == ids and frequencies.tolist() == [tfs[doc] for doc in ids]
+        assert postings.doc_array_of("ngrams", "not a term") is None
         for name in SCORED_FIELDS:          # a document's length counts every word
             for doc in range(postings.doc_count):
                 expected = sum(tfs.get(doc, 0) for (field, _), tfs in held.items() if field == name)
