@@ -51,20 +51,27 @@ DECODE_ERRORS = (zlib.error, IndexError, struct.error, EOFError, pickle.Unpickli
 MATCH_BY_POSITIONS = True
 
 
-class TextCache:
-    """Folded texts by content hash, shared across generations, bounded by total characters
-    (the oldest entries go first). Safe to share between threads: single dict operations."""
+class BoundedCache:
+    """Values by key within a total size (characters, bytes: the caller's measure), the oldest going
+    first. Safe to share between threads: single dict operations, a race costs a recomputation."""
+
+    recency = False     # True: a hit moves its entry last, so the least recently used goes first
 
     def __init__(self, limit: int):
         self.limit = limit
         self.size = 0
-        self.entries: dict[str, tuple["Folded", int]] = {}     # read directly by IndexView.holding
+        self.entries: dict = {}     # key -> (value, size); TextCache's read directly by IndexView.holding
 
-    def get(self, key: str) -> "Folded | None":
-        found = self.entries.get(key)
+    def get(self, key):
+        if self.recency:
+            found = self.entries.pop(key, None)
+            if found is not None:
+                self.entries[key] = found
+        else:
+            found = self.entries.get(key)
         return found[0] if found is not None else None
 
-    def put(self, key: str, value: "Folded", size: int) -> None:
+    def put(self, key, value, size: int) -> None:
         if key in self.entries:
             return
         self.entries[key] = (value, size)
@@ -82,34 +89,20 @@ class TextCache:
         self.size = 0
 
 
-class DecodedCache:
+class TextCache(BoundedCache):
+    """Folded texts by content hash, shared across generations, bounded by total characters
+    (the oldest entries go first)."""
+
+
+class DecodedCache(BoundedCache):
     """Decoded postings of one generation, bounded by the bytes of their arrays, the least recently
-    used going first. Safe to share between threads: single dict operations, a race costs a decode."""
+    used going first; one larger than the whole bound is not kept."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.size = 0
-        self.entries: dict[tuple, tuple[object, int]] = {}
+    recency = True
 
-    def get(self, key: tuple):
-        found = self.entries.pop(key, None)
-        if found is None:
-            return None
-        self.entries[key] = found       # the most recently used last
-        return found[0]
-
-    def put(self, key: tuple, value, size: int) -> None:
-        if size > self.limit or key in self.entries:
-            return
-        self.entries[key] = (value, size)
-        self.size += size
-        while self.size > self.limit and self.entries:
-            try:
-                oldest = next(iter(self.entries))
-                _, dropped = self.entries.pop(oldest)
-            except (StopIteration, KeyError, RuntimeError):   # another thread got there first
-                break
-            self.size -= dropped
+    def put(self, key, value, size: int) -> None:
+        if size <= self.limit:
+            super().put(key, value, size)
 
 
 class Folded(NamedTuple):
