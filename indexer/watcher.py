@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import signal
 import stat
@@ -375,24 +376,21 @@ class ArchiveWatcher:
     def _list_periodically(self) -> None:
         """The lister thread: every rescan_interval, list the folder for the worker's rescan.
 
-        Listing stats every file (about 1 s for 20,000 reports), and comparing the listing with
-        the index (`Indexer.changed_paths`) takes 0.5 s at 100,000: both are done here, beside the
-        worker, which then syncs only the paths that differ. Neither holds up the drops the worker
-        indexes meanwhile (the soak bench measured 1.5-3 s of blocked drops when the worker listed).
+        Listing stats every file, and comparing the listing with the index (`Indexer.changed_paths`)
+        reads every indexed path: 0.7 and 0.2 s at 100,000 files, 11.7 and 2.9 s at 1,000,000. Both
+        are done in a forked child (`list_changes`), which hands back only the paths that differ, so
+        that the worker, which then syncs those, does not share the interpreter's lock with them:
+        done in this thread, they slowed the drops meanwhile to p99 2.7 s at 1,000,000 files.
         """
         while not self._stopping.wait(self.rescan_interval):
-            started = time.perf_counter()
             try:
-                listing = {s.relpath: s for s in list_archive(self.root)}
-                listed = time.perf_counter()
-                changed = self.indexer.changed_paths(listing)
+                listing, changed, count, list_s, compare_s = list_changes(self.root, self.indexer)
             except Exception:
                 log.exception("listing %s for the rescan failed; trying again in %.0f s", self.root, self.rescan_interval)
                 continue
             # what a rescan costs grows with the archive: said every time (bench/drop_bench.py reads it)
-            log.info("rescan: listed %d files (%.0f ms), %s to look at (%.0f ms)", len(listing),
-                     (listed - started) * 1000, "all" if changed is None else len(changed),
-                     (time.perf_counter() - listed) * 1000)
+            log.info("rescan: listed %d files (%.0f ms), %s to look at (%.0f ms)", count, list_s * 1000,
+                     "all" if changed is None else len(changed), compare_s * 1000)
             with self._lock:
                 self._listing, self._listed_changes = listing, changed
             self._wake.set()
@@ -500,6 +498,57 @@ class ArchiveWatcher:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def list_changes(root: Path, indexer: Indexer) -> tuple[dict[str, SourceFile], set[str] | None, int, float, float]:
+    """List the archive and compare the listing with the index, in a forked child: (the listing of
+    the paths that differ, or all of it when the indexer has not read the index yet; those paths or
+    None; the files listed; seconds listing; seconds comparing).
+
+    The child sees the indexer's state as it was at the fork (the parent holds the interpreter's
+    lock then, so no dict is half-changed); a change committed meanwhile is looked at again by the
+    worker's sync, as `Indexer.changed_paths` says. It pickles its answer into a pipe and exits; it
+    logs nothing (a lock another thread held at the fork would stay held in it). Where a process
+    cannot fork (no memory), the same is done in this thread.
+    """
+    def answer() -> tuple:
+        started = time.perf_counter()
+        listing = {s.relpath: s for s in list_archive(root)}
+        listed = time.perf_counter()
+        changed = indexer.changed_paths(listing)
+        kept = listing if changed is None else {p: listing[p] for p in changed if p in listing}
+        return kept, changed, len(listing), listed - started, time.perf_counter() - listed
+
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return answer()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return answer()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)   # the watcher's stop handler is the parent's
+            with os.fdopen(write_end, "wb") as out:
+                out.write(pickle.dumps(answer(), protocol=pickle.HIGHEST_PROTOCOL))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()      # the lock is released while it waits
+    finally:
+        _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 or not data:
+        raise ArchiveError(f"the listing child process failed (exit code {code})")
+    return pickle.loads(data)
 
 
 def loggable(text: str) -> str:

@@ -336,6 +336,32 @@ def test_rescan_catches_missed_events(settings_factory, caplog):
     assert synced and max(synced) <= 1, synced      # of 14 files, only the one that changed each time
 
 
+def test_the_listing_child_hands_back_only_what_differs(settings_factory):
+    """list_changes lists and compares in a forked child: the paths that differ from the index (a
+    rewritten, a new and a deleted file) with their listing, and how many files it listed; every
+    listed file when the indexer has not read the index yet."""
+    from indexer.indexing import Indexer
+    from indexer.watcher import list_changes
+
+    settings = settings_factory(watcher=FAST)
+    root = settings.archive.root
+    for n in range(6):
+        (root / f"旧{n:02d}.md").write_text(report(400 + n), encoding="utf-8")
+    indexer = Indexer(settings)
+    indexer.sync()                  # the first sync builds the index
+    indexer.known_paths()           # and this reads its state, as the watcher's start does
+    (root / "旧00.md").write_text(report(500), encoding="utf-8")
+    os.utime(root / "旧00.md", (1, 1))          # another time than indexed, whatever the clock's grain
+    (root / "新的.md").write_text(report(501), encoding="utf-8")
+    (root / "旧05.md").unlink()
+    listing, changed, count, list_s, compare_s = list_changes(root, indexer)
+    assert changed == {"旧00.md", "新的.md", "旧05.md"} and set(listing) == {"旧00.md", "新的.md"}
+    assert count == 6 and listing["新的.md"].size == (root / "新的.md").stat().st_size
+    assert list_s >= 0 and compare_s >= 0
+    listing, changed, count, _, _ = list_changes(root, Indexer(settings))     # no state read yet
+    assert changed is None and count == 6 and len(listing) == 6
+
+
 @pytest.mark.slow
 def test_a_steady_trickle_of_drops_does_not_pile_up_segments(settings_factory):
     """Drops closer together than the quiet pause that triggers a merge: the watcher merges
