@@ -26,7 +26,7 @@ from indexer import integrity
 from indexer.analysis import plan_substring
 from indexer.columns import SegmentColumns
 from indexer.columns import open_segment as open_columns
-from indexer.docsets import DocArray, as_array, intersect, member
+from indexer.docsets import DocArray, as_array, distinct, intersect, member
 from indexer.errors import IndexUnavailable
 from indexer.messages import Message
 from indexer.normalize import fold
@@ -478,9 +478,9 @@ class IndexView:
                     keys = these if keys is None else intersect(keys, these)
                     if not keys.size:
                         break
-                    local = _distinct(keys >> 32)    # the next bigram: only the documents still in
+                    local = distinct(keys >> 32)    # the next bigram: only the documents still in
                 if keys is not None and keys.size:
-                    found.append(_distinct(keys >> 32) + base)
+                    found.append(distinct(keys >> 32) + base)
         return DocArray(np.concatenate(found) if found else np.zeros(0, dtype=np.int64))
 
     def match_alternative(self, terms: list[Term], within, exact: bool = True,
@@ -555,15 +555,5 @@ def _by_positions(term: Term, plan=None) -> bool:
     if term.field or term.kind == "latin" or not MATCH_BY_POSITIONS:
         return False
     return (plan or plan_substring(term.text)).positional
-
-
-def _distinct(ascending: np.ndarray) -> np.ndarray:
-    """The distinct values of an ascending array (np.unique hashes: several times slower here)."""
-    if ascending.size < 2:
-        return ascending
-    keep = np.empty(ascending.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(ascending[1:], ascending[:-1], out=keep[1:])
-    return ascending[keep]
 
 
